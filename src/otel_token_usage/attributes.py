@@ -1,0 +1,114 @@
+"""Every span attribute name this project writes or reads, defined once.
+
+What we write follows the OpenTelemetry GenAI semantic conventions (v1.41 and the newer
+GenAI repository); what the conventions lack lives under our own `token_usage.*`
+namespace. The `READ_*` tuples list, per record field, the names the exporter accepts,
+first match wins: current conventions, then older convention names, then OpenLLMetry's,
+then OpenInference's, then the Anthropic SDK's native ones.
+"""
+
+from __future__ import annotations
+
+from .record import BUDGET_FIELDS
+
+# --- GenAI semantic conventions (current) ---
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+
+# --- older convention names, still written by many producers ---
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+GEN_AI_SYSTEM = "gen_ai.system"
+SESSION_ID = "session.id"
+
+# --- OpenLLMetry (traceloop) ---
+OPENLLMETRY_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read_input_tokens"
+OPENLLMETRY_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation_input_tokens"
+OPENLLMETRY_REASONING_TOKENS = "gen_ai.usage.reasoning_tokens"
+OPENLLMETRY_REQUEST_TYPE = "llm.request.type"
+OPENLLMETRY_SPAN_KIND = "traceloop.span.kind"
+
+# --- OpenInference (Arize) ---
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OPENINFERENCE_PROMPT_TOKENS = "llm.token_count.prompt"
+OPENINFERENCE_COMPLETION_TOKENS = "llm.token_count.completion"
+OPENINFERENCE_CACHE_READ = "llm.token_count.prompt_details.cache_read"
+OPENINFERENCE_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
+OPENINFERENCE_REASONING = "llm.token_count.completion_details.reasoning"
+OPENINFERENCE_MODEL_NAME = "llm.model_name"
+OPENINFERENCE_PROVIDER = "llm.provider"
+OPENINFERENCE_SYSTEM = "llm.system"
+
+# --- the Anthropic SDK's native tracing ---
+ANTHROPIC_CACHE_WRITE_5M = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_CACHE_WRITE_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+
+# --- our own namespace, for what the conventions lack ---
+TOKEN_USAGE_MESSAGE_COUNT = "token_usage.message_count"
+TOKEN_USAGE_CACHE_WRITE_5M = "token_usage.cache_write.5m.input_tokens"
+TOKEN_USAGE_CACHE_WRITE_1H = "token_usage.cache_write.1h.input_tokens"
+TOKEN_USAGE_BUDGET_PREFIX = "token_usage.budget."
+
+BUDGET_ATTRIBUTES: dict[str, str] = {
+    field: TOKEN_USAGE_BUDGET_PREFIX + field for field in BUDGET_FIELDS
+}
+"""Record budget field -> the `token_usage.budget.<field>` attribute carrying it."""
+
+# --- which spans are LLM calls ---
+INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+"""`gen_ai.operation.name` values of one model inference: these spans become records."""
+
+AGGREGATE_OPERATIONS = frozenset(
+    {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "embeddings"}
+)
+"""Operations that are not one inference (they may carry summed usage): never records."""
+
+OPENLLMETRY_REQUEST_TYPES: dict[str, str] = {"chat": "chat", "completion": "text_completion"}
+"""OpenLLMetry's `llm.request.type` for producers that predate `gen_ai.operation.name`."""
+
+OPENLLMETRY_AGGREGATE_KINDS = frozenset({"workflow", "task", "agent", "tool"})
+OPENINFERENCE_LLM_KIND = "LLM"
+
+# --- read order per record field (first match wins) ---
+READ_SESSION = (GEN_AI_CONVERSATION_ID, SESSION_ID)
+READ_MODEL = (GEN_AI_RESPONSE_MODEL, GEN_AI_REQUEST_MODEL, OPENINFERENCE_MODEL_NAME)
+READ_PROVIDER = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, OPENINFERENCE_PROVIDER, OPENINFERENCE_SYSTEM)
+READ_INPUT = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS, OPENINFERENCE_PROMPT_TOKENS)
+READ_OUTPUT = (
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_COMPLETION_TOKENS,
+    OPENINFERENCE_COMPLETION_TOKENS,
+)
+READ_CACHE_READ = (
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    OPENLLMETRY_CACHE_READ_INPUT_TOKENS,
+    OPENINFERENCE_CACHE_READ,
+)
+READ_CACHE_WRITE = (
+    GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    OPENLLMETRY_CACHE_CREATION_INPUT_TOKENS,
+    OPENINFERENCE_CACHE_WRITE,
+)
+READ_REASONING = (
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    OPENLLMETRY_REASONING_TOKENS,
+    OPENINFERENCE_REASONING,
+)
+READ_CACHE_WRITE_5M = (TOKEN_USAGE_CACHE_WRITE_5M, ANTHROPIC_CACHE_WRITE_5M)
+READ_CACHE_WRITE_1H = (TOKEN_USAGE_CACHE_WRITE_1H, ANTHROPIC_CACHE_WRITE_1H)
+
+USAGE_ATTRIBUTES = frozenset(
+    READ_INPUT + READ_OUTPUT + READ_CACHE_READ + READ_CACHE_WRITE + READ_REASONING
+)
+"""Any of these on an inference span means it carries usage."""

@@ -1,0 +1,209 @@
+"""`TokenUsageSpanExporter`: finished spans -> records -> lines in each session's log.
+
+Use it behind a `BatchSpanProcessor`: export then runs in the processor's thread and
+never costs the application latency. It works on spans from any instrumentation that
+follows the GenAI conventions (see `extract`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from . import attributes as a
+from ._throttle import ThrottledLogger
+from .config import ExporterSettings, LineFormat
+from .extract import extract_values
+from .record import encode_line
+from .storage import SessionLogWriter, SessionRefusedError
+
+__all__ = ["TokenUsageSpanExporter"]
+
+_log = logging.getLogger(__name__)
+_RECENT_RESPONSE_IDS = 4096
+
+
+class TokenUsageSpanExporter(SpanExporter):
+    """Writes one `TokenUsageRecord` line per finished LLM-call span to
+    `<sessions_dir>/<session_id>/token-usage.jsonl`.
+
+    Guarantees:
+
+    - `export()` never raises. Spans that are not LLM calls are skipped; a call seen by
+      two producers (same `gen_ai.response.id`) is written once.
+    - Each session's lines of a batch are one append (see `storage`): never torn,
+      interleaved or duplicated, across threads and processes.
+    - When the disk refuses a batch (full, read-only, permissions) `export()` returns
+      FAILURE with one throttled log line; the lines wait in memory (up to
+      `max_pending_lines`) and are written, in order, by the next export or
+      `force_flush()` that can. A session id that cannot have its own directory is
+      logged and its lines go to the fallback session, with the session id intact.
+    - `force_flush()` writes what is pending and fsyncs the open logs.
+    - `shutdown()` flushes, closes, and is idempotent; later exports return FAILURE.
+
+    Every argument left as None falls back to its `OTEL_TOKEN_USAGE_*` variable, then to
+    its default (see `config.ExporterSettings`); with no arguments at all this is what
+    `OTEL_TRACES_EXPORTER=token_usage` builds.
+    """
+
+    def __init__(
+        self,
+        sessions_dir: str | os.PathLike[str] | None = None,
+        *,
+        fallback_session: str | None = None,
+        line_format: LineFormat | None = None,
+        max_open_files: int | None = None,
+        dir_mode: int | None = None,
+        file_mode: int | None = None,
+        max_pending_lines: int | None = None,
+    ) -> None:
+        settings = ExporterSettings.resolve(
+            sessions_dir=sessions_dir,
+            fallback_session=fallback_session,
+            line_format=line_format,
+            max_open_files=max_open_files,
+            dir_mode=dir_mode,
+            file_mode=file_mode,
+            max_pending_lines=max_pending_lines,
+        )
+        self.settings = settings
+        self._writer = SessionLogWriter(
+            settings.sessions_dir,
+            dir_mode=settings.dir_mode,
+            file_mode=settings.file_mode,
+            max_open_files=settings.max_open_files,
+        )
+        self._extended = settings.line_format == "extended"
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[bytes]] = {}
+        self._recent_ids: OrderedDict[object, None] = OrderedDict()
+        self._is_shutdown = False
+        self._warn = ThrottledLogger(_log)
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Append the batch's LLM calls to their session logs. Never raises."""
+        if self._is_shutdown:
+            self._warn.warning("shutdown", "export called after shutdown; spans dropped")
+            return SpanExportResult.FAILURE
+        try:
+            with self._lock:
+                groups = self._pending
+                self._pending = {}
+                self._collect(spans, groups)
+                return self._write(groups)
+        except Exception as exc:  # noqa: BLE001 - nothing may reach the application
+            self._warn.error("export", "token-usage export failed: %s", exc, exc_info=True)
+            return SpanExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write pending lines and fsync every open log; True when nothing is left."""
+        try:
+            with self._lock:
+                if self._pending:
+                    groups, self._pending = self._pending, {}
+                    self._write(groups)
+                self._writer.fsync()
+                return not self._pending
+        except Exception as exc:  # noqa: BLE001
+            self._warn.error("flush", "token-usage flush failed: %s", exc)
+            return False
+
+    def shutdown(self) -> None:
+        """Flush, then close every log. Safe to call more than once."""
+        if self._is_shutdown:
+            return
+        self.force_flush()
+        with self._lock:
+            self._is_shutdown = True
+            if self._pending:
+                _log.error(
+                    "token-usage exporter shut down with %d unwritten lines",
+                    sum(map(len, self._pending.values())),
+                )
+            self._writer.close()
+
+    def _collect(self, spans: Sequence[ReadableSpan], groups: dict[str, list[bytes]]) -> None:
+        fallback = self.settings.fallback_session
+        for span in spans:
+            try:
+                values = extract_values(span, fallback_session=fallback, extended=self._extended)
+                if values is None or self._seen(span):
+                    continue
+                groups.setdefault(values["session_id"], []).append(encode_line(values))
+            except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
+                self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
+
+    def _seen(self, span: ReadableSpan) -> bool:
+        """True if a span with this `gen_ai.response.id` was exported recently."""
+        response_id = (span.attributes or {}).get(a.GEN_AI_RESPONSE_ID)
+        if response_id is None:
+            return False
+        if response_id in self._recent_ids:
+            return True
+        self._recent_ids[response_id] = None
+        if len(self._recent_ids) > _RECENT_RESPONSE_IDS:
+            self._recent_ids.popitem(last=False)
+        return False
+
+    def _write(self, groups: dict[str, list[bytes]]) -> SpanExportResult:
+        failed: dict[str, list[bytes]] = {}
+        for session_id, lines in groups.items():
+            try:
+                self._append(session_id, lines)
+            except (OSError, SessionRefusedError) as exc:
+                failed[session_id] = lines
+                self._warn.error(
+                    f"write:{getattr(exc, 'errno', None)}",
+                    "could not append to the token-usage log of session %r in %s: %s; "
+                    "%d line(s) kept for retry",
+                    session_id,
+                    self.settings.sessions_dir,
+                    exc,
+                    len(lines),
+                )
+        if not failed:
+            return SpanExportResult.SUCCESS
+        self._keep_for_retry(failed)
+        return SpanExportResult.FAILURE
+
+    def _append(self, session_id: str, lines: list[bytes]) -> None:
+        data = b"".join(lines)
+        try:
+            self._writer.append(session_id, data)
+        except SessionRefusedError as exc:
+            fallback = self.settings.fallback_session
+            self._warn.warning(
+                "refused",
+                "session %r has no log of its own (%s); writing to %r",
+                session_id,
+                exc,
+                fallback,
+            )
+            self._writer.append(fallback, data)
+
+    def _keep_for_retry(self, failed: dict[str, list[bytes]]) -> None:
+        # Oldest lines go first when the bound is hit: the newest say the most about now.
+        for session_id, lines in failed.items():
+            self._pending.setdefault(session_id, []).extend(lines)
+        excess = sum(map(len, self._pending.values())) - self.settings.max_pending_lines
+        if excess <= 0:
+            return
+        dropped = excess
+        for session_id in list(self._pending):
+            lines = self._pending[session_id]
+            cut = min(excess, len(lines))
+            del lines[:cut]
+            excess -= cut
+            if not lines:
+                del self._pending[session_id]
+            if not excess:
+                break
+        self._warn.error(
+            "dropped", "token-usage retry buffer full: dropped %d unwritten line(s)", dropped
+        )
