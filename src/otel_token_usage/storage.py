@@ -153,8 +153,10 @@ class SessionLogWriter:
         try:
             fd = self._open(name)
         except OSError:
+            # The cached sessions directory may be stale (removed, replaced): retry once
+            # from its path before reporting the failure.
             self._forget_root()
-            raise
+            fd = self._open(name)
         self._files[name] = fd
         while len(self._files) > self._max_open_files:
             _, oldest = self._files.popitem(last=False)
