@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 from opentelemetry.util.types import AttributeValue
 
 from otel_token_usage import extract_record
-from otel_token_usage.extract import DEFAULT_FALLBACK_SESSION, extract_values
+from otel_token_usage.extract import DEFAULT_FALLBACK_SESSION, extract_line
+from otel_token_usage.record import SEED_FIELDS, encode_lines
 
 from .helpers import MakeSpan, chat_attributes
 
@@ -252,17 +254,17 @@ def test_integral_floats_and_digit_strings_are_counts(make_span: MakeSpan) -> No
 def test_missing_names_use_fallbacks(make_span: MakeSpan) -> None:
     """No session -> the fallback session; no model or provider -> "unknown"."""
     span = make_span({"gen_ai.operation.name": "chat", "gen_ai.usage.output_tokens": 1})
-    values = extract_values(span, fallback_session="orphans")
-    assert values is not None
-    assert (values["session_id"], values["model"], values["provider"]) == (
+    line = extract_line(span, fallback_session="orphans")
+    assert line is not None
+    assert (line.session_id, line.model, line.provider) == (
         "orphans",
         "unknown",
         "unknown",
     )
 
 
-def test_seed_format_values_are_exactly_the_twenty_fields(make_span: MakeSpan) -> None:
-    """extended=False gives the Rust fields only."""
-    values = extract_values(make_span(chat_attributes()), extended=False)
-    assert values is not None
-    assert len(values) == 20
+def test_seed_format_lines_are_exactly_the_twenty_fields(make_span: MakeSpan) -> None:
+    """extended=False leaves every extension field unset, so the line has the Rust fields."""
+    line = extract_line(make_span(chat_attributes()), extended=False)
+    assert line is not None
+    assert list(json.loads(encode_lines([line]))) == list(SEED_FIELDS)

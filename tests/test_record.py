@@ -146,7 +146,7 @@ def test_integer_fields_accept_their_rust_maxima() -> None:
 def test_fast_encoder_matches_the_model_serializer(text: str) -> None:
     """encode_line (the export path) writes the same bytes as to_json_line, plus \\n."""
     record = seed_record().model_copy(update={"session_id": text, "model": text})
-    values = {name: getattr(record, name) for name in TokenUsageRecord.model_fields}
+    values = record.model_dump(exclude_none=True)
     assert encode_line(values) == record.to_json_line().encode() + b"\n"
 
 

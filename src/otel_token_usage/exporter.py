@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -19,8 +19,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from . import attributes as a
 from ._throttle import ThrottledLogger
 from .config import ExporterSettings, LineFormat
-from .extract import extract_values
-from .record import encode_line
+from .extract import extract_line, span_attributes
+from .record import encode_lines
 from .storage import SessionLogWriter, SessionRefusedError
 
 __all__ = ["TokenUsageSpanExporter"]
@@ -81,8 +81,10 @@ class TokenUsageSpanExporter(SpanExporter):
         )
         self._extended = settings.line_format == "extended"
         self._lock = threading.Lock()
-        self._pending: dict[str, list[bytes]] = {}
-        self._recent_ids: OrderedDict[object, None] = OrderedDict()
+        # Lines (RecordLine) by session: kept for retry when the disk refused them.
+        self._pending: dict[str, list[Any]] = {}
+        self._recent_ids: set[object] = set()
+        self._older_ids: set[object] = set()
         self._is_shutdown = False
         self._warn = ThrottledLogger(_log)
 
@@ -128,31 +130,41 @@ class TokenUsageSpanExporter(SpanExporter):
                 )
             self._writer.close()
 
-    def _collect(self, spans: Sequence[ReadableSpan], groups: dict[str, list[bytes]]) -> None:
+    def _collect(self, spans: Sequence[ReadableSpan], groups: dict[str, list[Any]]) -> None:
         fallback = self.settings.fallback_session
+        extended = self._extended
+        seen = self._seen
         for span in spans:
             try:
-                values = extract_values(span, fallback_session=fallback, extended=self._extended)
-                if values is None or self._seen(span):
+                attrs = span_attributes(span)
+                line = extract_line(span, attrs, fallback, extended)
+                if line is None:
                     continue
-                groups.setdefault(values["session_id"], []).append(encode_line(values))
+                response_id = attrs.get(a.GEN_AI_RESPONSE_ID)
+                if response_id is not None and seen(response_id):
+                    continue
+                lines = groups.get(line.session_id)
+                if lines is None:
+                    groups[line.session_id] = [line]
+                else:
+                    lines.append(line)
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
                 self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
 
-    def _seen(self, span: ReadableSpan) -> bool:
-        """True if a span with this `gen_ai.response.id` was exported recently."""
-        response_id = (span.attributes or {}).get(a.GEN_AI_RESPONSE_ID)
-        if response_id is None:
-            return False
-        if response_id in self._recent_ids:
+    def _seen(self, response_id: object) -> bool:
+        """True if a span with this `gen_ai.response.id` was exported recently.
+
+        Remembers between `_RECENT_RESPONSE_IDS` and twice that many ids: two sets,
+        the older dropped whole when the newer fills, so every step is O(1)."""
+        if response_id in self._recent_ids or response_id in self._older_ids:
             return True
-        self._recent_ids[response_id] = None
-        if len(self._recent_ids) > _RECENT_RESPONSE_IDS:
-            self._recent_ids.popitem(last=False)
+        self._recent_ids.add(response_id)
+        if len(self._recent_ids) >= _RECENT_RESPONSE_IDS:
+            self._older_ids, self._recent_ids = self._recent_ids, set()
         return False
 
-    def _write(self, groups: dict[str, list[bytes]]) -> SpanExportResult:
-        failed: dict[str, list[bytes]] = {}
+    def _write(self, groups: dict[str, list[Any]]) -> SpanExportResult:
+        failed: dict[str, list[Any]] = {}
         for session_id, lines in groups.items():
             try:
                 self._append(session_id, lines)
@@ -172,8 +184,8 @@ class TokenUsageSpanExporter(SpanExporter):
         self._keep_for_retry(failed)
         return SpanExportResult.FAILURE
 
-    def _append(self, session_id: str, lines: list[bytes]) -> None:
-        data = b"".join(lines)
+    def _append(self, session_id: str, lines: list[Any]) -> None:
+        data = encode_lines(lines)
         try:
             self._writer.append(session_id, data)
         except SessionRefusedError as exc:
@@ -187,7 +199,7 @@ class TokenUsageSpanExporter(SpanExporter):
             )
             self._writer.append(fallback, data)
 
-    def _keep_for_retry(self, failed: dict[str, list[bytes]]) -> None:
+    def _keep_for_retry(self, failed: dict[str, list[Any]]) -> None:
         # Oldest lines go first when the bound is hit: the newest say the most about now.
         for session_id, lines in failed.items():
             self._pending.setdefault(session_id, []).extend(lines)

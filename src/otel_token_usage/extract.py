@@ -11,16 +11,32 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
+import msgspec
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.util.types import AttributeValue
 
 from . import attributes as a
 from ._throttle import ThrottledLogger
-from .record import BUDGET_FIELDS, COUNT_LIMITS, U64_MAX, TokenUsageRecord, format_ts
+from .record import (
+    BUDGET_FIELDS,
+    COUNT_LIMITS,
+    U32_MAX,
+    U64_MAX,
+    RecordLine,
+    TokenUsageRecord,
+    format_ts,
+)
 
-__all__ = ["DEFAULT_FALLBACK_SESSION", "extract_record", "extract_values", "is_llm_call"]
+__all__ = [
+    "DEFAULT_FALLBACK_SESSION",
+    "extract_line",
+    "extract_record",
+    "is_llm_call",
+    "record_line",
+    "span_attributes",
+]
 
 DEFAULT_FALLBACK_SESSION = "no-session"
 """Where calls go whose span names no session: kept, never dropped."""
@@ -31,15 +47,84 @@ UNKNOWN = "unknown"
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
 
-_Attrs = Mapping[str, AttributeValue]
+# The fast reader's counts stop at i64 (a msgspec limit); larger values take the
+# name-by-name reader, which knows u64.
+_I64_MAX = 2**63 - 1
+_Count = Annotated[int, msgspec.Meta(ge=0, le=_I64_MAX)]
+_U32 = Annotated[int, msgspec.Meta(ge=0, le=U32_MAX)]
+_B = a.BUDGET_ATTRIBUTES
 
-# (field, attribute name, upper limit); no limit marks the one bool.
-_BUDGET_READS: tuple[tuple[str, tuple[str, ...], int | None], ...] = tuple(
-    (field, (a.BUDGET_ATTRIBUTES[field],), COUNT_LIMITS.get(field)) for field in BUDGET_FIELDS
+
+def _at(name: str) -> Any:
+    return msgspec.field(default=None, name=name)
+
+
+class _Raw(msgspec.Struct, gc=False):
+    """What a span says, before any arithmetic; None where it says nothing usable.
+
+    Its encoded names are the current (first-choice) attribute names, so
+    `msgspec.convert(attrs, _Raw)` reads a conforming span in one C call."""
+
+    input: _Count | None = _at(a.READ_INPUT[0])
+    output: _Count | None = _at(a.READ_OUTPUT[0])
+    cache_read: _Count | None = _at(a.READ_CACHE_READ[0])
+    cache_write: _Count | None = _at(a.READ_CACHE_WRITE[0])
+    reasoning: _Count | None = _at(a.READ_REASONING[0])
+    write_5m: _Count | None = _at(a.READ_CACHE_WRITE_5M[0])
+    write_1h: _Count | None = _at(a.READ_CACHE_WRITE_1H[0])
+    # Second choices written often enough to deserve the fast reader:
+    cache_write_legacy: _Count | None = _at(a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    write_5m_native: _Count | None = _at(a.ANTHROPIC_CACHE_WRITE_5M)
+    write_1h_native: _Count | None = _at(a.ANTHROPIC_CACHE_WRITE_1H)
+    message_count: _Count | None = _at(a.TOKEN_USAGE_MESSAGE_COUNT)
+    session: str | None = _at(a.READ_SESSION[0])
+    model: str | None = _at(a.READ_MODEL[0])
+    request_model: str | None = _at(a.READ_MODEL[1])
+    provider: str | None = _at(a.READ_PROVIDER[0])
+    system_tokens: _U32 | None = _at(_B["system_tokens"])
+    summary_tokens: _U32 | None = _at(_B["summary_tokens"])
+    window_tokens: _U32 | None = _at(_B["window_tokens"])
+    total_tokens: _U32 | None = _at(_B["total_tokens"])
+    max_context_tokens: _U32 | None = _at(_B["max_context_tokens"])
+    budget_limit: _U32 | None = _at(_B["budget_limit"])
+    prompt_cached_tool_outputs: _Count | None = _at(_B["prompt_cached_tool_outputs"])
+    prompt_cached_tool_tokens_saved: _U32 | None = _at(_B["prompt_cached_tool_tokens_saved"])
+    truncation_occurred: bool | None = _at(_B["truncation_occurred"])
+    segments_removed: _Count | None = _at(_B["segments_removed"])
+
+
+# _Raw field -> every attribute name for it, first match wins (the slow reader's map).
+_COUNT_READS: dict[str, tuple[str, ...]] = {
+    "input": a.READ_INPUT,
+    "output": a.READ_OUTPUT,
+    "cache_read": a.READ_CACHE_READ,
+    "cache_write": a.READ_CACHE_WRITE,
+    "reasoning": a.READ_REASONING,
+    "write_5m": a.READ_CACHE_WRITE_5M,
+    "write_1h": a.READ_CACHE_WRITE_1H,
+    "message_count": (a.TOKEN_USAGE_MESSAGE_COUNT,),
+}
+_TEXT_READS: dict[str, tuple[str, ...]] = {
+    "session": a.READ_SESSION,
+    "model": a.READ_MODEL,
+    "provider": a.READ_PROVIDER,
+}
+_BUDGET_NAMES = frozenset(_B.values())
+_NO_BUDGET: tuple[int | bool, ...] = tuple(
+    False if field == "truncation_occurred" else 0 for field in BUDGET_FIELDS
 )
+# Names only the slow reader knows: their presence sends a span to it.
+_OTHER_NAMES = frozenset(
+    name for names in (*_COUNT_READS.values(), *_TEXT_READS.values()) for name in names[1:]
+) - {
+    a.READ_MODEL[1],
+    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    a.ANTHROPIC_CACHE_WRITE_5M,
+    a.ANTHROPIC_CACHE_WRITE_1H,
+}
 
 
-def is_llm_call(attrs: _Attrs) -> bool:
+def is_llm_call(attrs: Mapping[str, AttributeValue]) -> bool:
     """True for a span of one model inference that carries usage.
 
     Inference is `gen_ai.operation.name` in chat/text_completion/generate_content, an
@@ -47,8 +132,6 @@ def is_llm_call(attrs: _Attrs) -> bool:
     completion. Aggregates (agent, tool, workflow spans) are never calls even when they
     carry summed usage, so no token is counted twice.
     """
-    if attrs.get(a.OPENLLMETRY_SPAN_KIND) in a.OPENLLMETRY_AGGREGATE_KINDS:
-        return False
     operation = attrs.get(a.GEN_AI_OPERATION_NAME)
     if operation is not None:
         inference = operation in a.INFERENCE_OPERATIONS
@@ -56,68 +139,98 @@ def is_llm_call(attrs: _Attrs) -> bool:
         inference = kind == a.OPENINFERENCE_LLM_KIND
     else:
         inference = attrs.get(a.OPENLLMETRY_REQUEST_TYPE) in a.OPENLLMETRY_REQUEST_TYPES
-    return inference and not a.USAGE_ATTRIBUTES.isdisjoint(attrs)
+    return (
+        inference
+        and not a.USAGE_ATTRIBUTES.isdisjoint(attrs)
+        and attrs.get(a.OPENLLMETRY_SPAN_KIND) not in a.OPENLLMETRY_AGGREGATE_KINDS
+    )
 
 
-def extract_values(
-    span: ReadableSpan,
-    *,
+def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
+    attrs: Mapping[str, AttributeValue],
+    end_ns: int,
+    start_ns: int | None = None,
+    trace_id: int | None = None,
+    span_id: int | None = None,
     fallback_session: str = DEFAULT_FALLBACK_SESSION,
     extended: bool = True,
-) -> dict[str, Any] | None:
-    """The record of `span` as a dict in line order, or None if it is not an LLM call.
+) -> Any:
+    """The `RecordLine` of one finished span given as its parts, or None if it is not an
+    LLM call: the one extraction every reader of spans shares (in-process or from files).
 
-    Values are already checked, so `record.encode_line` can write them without another
-    validation pass. `extended=False` gives exactly the twenty Rust fields.
+    Its values are already checked, so `record.encode_lines` writes it without another
+    validation pass. Extension fields are set only when known; `extended=False` leaves
+    them all unset (exactly the twenty Rust fields).
     """
-    raw = span.attributes
-    if not raw:
-        return None
-    attrs: dict[str, AttributeValue] = raw.copy() if hasattr(raw, "copy") else dict(raw)
     if not is_llm_call(attrs):
         return None
-
-    cache_read = _count(attrs, a.READ_CACHE_READ, U64_MAX) or 0
-    write_5m = _count(attrs, a.READ_CACHE_WRITE_5M, U64_MAX)
-    write_1h = _count(attrs, a.READ_CACHE_WRITE_1H, U64_MAX)
-    cache_write = _count(attrs, a.READ_CACHE_WRITE, U64_MAX)
+    raw = _read(attrs)
+    cache_read = raw.cache_read or 0
+    write_5m = raw.write_5m if raw.write_5m is not None else raw.write_5m_native
+    write_1h = raw.write_1h if raw.write_1h is not None else raw.write_1h_native
+    cache_write = raw.cache_write if raw.cache_write is not None else raw.cache_write_legacy
     if cache_write is None:
         cache_write = (write_5m or 0) + (write_1h or 0)
     # The conventions' input is inclusive of cache reads and writes; a producer whose
     # input is smaller than its cache counts was already reporting fresh input only.
-    input_tokens = _count(attrs, a.READ_INPUT, U64_MAX) or 0
+    input_tokens = raw.input or 0
     cached = cache_read + cache_write
     if input_tokens >= cached:
         input_tokens -= cached
 
-    end = span.end_time or time.time_ns()
-    values: dict[str, Any] = {
-        "ts": format_ts(end),
-        "session_id": _text(attrs, a.READ_SESSION) or fallback_session,
-        "model": _text(attrs, a.READ_MODEL) or UNKNOWN,
-        "provider": _text(attrs, a.READ_PROVIDER) or UNKNOWN,
-        "message_count": _count(attrs, (a.TOKEN_USAGE_MESSAGE_COUNT,), U64_MAX) or 0,
-        "cache_creation_input_tokens": cache_write,
-        "cache_read_input_tokens": cache_read,
-        "input_tokens": input_tokens,
-        "output_tokens": _count(attrs, a.READ_OUTPUT, U64_MAX) or 0,
-        "thinking_tokens": _count(attrs, a.READ_REASONING, U64_MAX) or 0,
-    }
-    for field, names, limit in _BUDGET_READS:
-        if limit is not None:
-            values[field] = _count(attrs, names, limit) or 0
-        else:
-            values[field] = _flag(attrs, names[0])
+    if _BUDGET_NAMES.isdisjoint(attrs):
+        budget = _NO_BUDGET
+    else:
+        budget = tuple(
+            default if (value := getattr(raw, field)) is None else value
+            for field, default in zip(BUDGET_FIELDS, _NO_BUDGET, strict=True)
+        )
     if extended:
-        context = span.context
-        if context is not None:
-            values["trace_id"] = f"{context.trace_id:032x}"
-            values["span_id"] = f"{context.span_id:016x}"
-        if span.start_time is not None and span.end_time is not None:
-            values["duration_ms"] = max(0, span.end_time - span.start_time) // 1_000_000
-        values["cache_creation_5m_input_tokens"] = write_5m
-        values["cache_creation_1h_input_tokens"] = write_1h
-    return values
+        ids = (
+            (f"{trace_id:032x}", f"{span_id:016x}")
+            if trace_id is not None and span_id is not None
+            else (None, None)
+        )
+        duration = None if start_ns is None else max(0, end_ns - start_ns) // 1_000_000
+        extensions: tuple[Any, ...] = (*ids, duration, write_5m, write_1h)
+    else:
+        extensions = ()
+    return RecordLine(
+        format_ts(end_ns),
+        raw.session or fallback_session,
+        raw.model or raw.request_model or UNKNOWN,
+        raw.provider or UNKNOWN,
+        raw.message_count or 0,
+        cache_write,
+        cache_read,
+        input_tokens,
+        raw.output or 0,
+        raw.reasoning or 0,
+        *budget,
+        *extensions,
+    )
+
+
+def extract_line(
+    span: ReadableSpan,
+    attrs: Mapping[str, AttributeValue] | None = None,
+    fallback_session: str = DEFAULT_FALLBACK_SESSION,
+    extended: bool = True,
+) -> Any:
+    """`record_line` for an SDK span (`attrs`: its attributes, if already copied)."""
+    if attrs is None:
+        attrs = span_attributes(span)
+    context = span.context
+    # Positional: this runs once per exported span.
+    return record_line(
+        attrs,
+        span.end_time or time.time_ns(),
+        span.start_time,
+        context.trace_id if context is not None else None,
+        context.span_id if context is not None else None,
+        fallback_session,
+        extended,
+    )
 
 
 def extract_record(
@@ -128,13 +241,46 @@ def extract_record(
 ) -> TokenUsageRecord | None:
     """The `TokenUsageRecord` of `span`, or None if it is not an LLM call. Never raises
     on attribute values (see the module docstring)."""
-    values = extract_values(span, fallback_session=fallback_session, extended=extended)
-    if values is None:
+    line = extract_line(span, fallback_session=fallback_session, extended=extended)
+    if line is None:
         return None
-    return TokenUsageRecord.model_construct(**values)
+    return TokenUsageRecord.model_construct(**msgspec.structs.asdict(line))
 
 
-def _count(attrs: dict[str, AttributeValue], names: tuple[str, ...], limit: int) -> int | None:
+def span_attributes(span: ReadableSpan) -> dict[str, AttributeValue]:
+    """A plain-dict copy of the span's attributes (cheap for SDK spans)."""
+    raw = span.attributes
+    if raw is None:
+        return {}
+    return raw.copy() if hasattr(raw, "copy") else dict(raw)
+
+
+def _read(attrs: Mapping[str, AttributeValue]) -> _Raw:
+    """The span's fields: in one C call when it uses only current names and clean
+    values, else name by name (same result, plus warnings for bad values)."""
+    if _OTHER_NAMES.isdisjoint(attrs):
+        try:
+            return msgspec.convert(attrs, _Raw)
+        except msgspec.ValidationError:
+            pass
+    return _read_by_name(attrs)
+
+
+def _read_by_name(attrs: Mapping[str, AttributeValue]) -> _Raw:
+    fields: dict[str, Any] = {field: _count(attrs, names) for field, names in _COUNT_READS.items()}
+    fields.update((field, _text(attrs, names)) for field, names in _TEXT_READS.items())
+    for field, default in zip(BUDGET_FIELDS, _NO_BUDGET, strict=True):
+        name = _B[field]
+        if isinstance(default, bool):
+            fields[field] = _flag(attrs, name) if name in attrs else None
+        else:
+            fields[field] = _count(attrs, (name,), COUNT_LIMITS[field])
+    return _Raw(**fields)
+
+
+def _count(
+    attrs: Mapping[str, AttributeValue], names: tuple[str, ...], limit: int = U64_MAX
+) -> int | None:
     """The first valid count under `names`; None if none is present, 0 if all are bad."""
     found = False
     for name in names:
@@ -162,7 +308,7 @@ def _coerce_count(value: object, limit: int) -> int | None:
     return None
 
 
-def _text(attrs: dict[str, AttributeValue], names: tuple[str, ...]) -> str | None:
+def _text(attrs: Mapping[str, AttributeValue], names: tuple[str, ...]) -> str | None:
     for name in names:
         value = attrs.get(name)
         if isinstance(value, str):
@@ -175,7 +321,7 @@ def _text(attrs: dict[str, AttributeValue], names: tuple[str, ...]) -> str | Non
     return None
 
 
-def _flag(attrs: dict[str, AttributeValue], name: str) -> bool:
+def _flag(attrs: Mapping[str, AttributeValue], name: str) -> bool:
     value = attrs.get(name)
     if value is None or type(value) is bool:
         return bool(value)

@@ -2,7 +2,7 @@
 
 The line is byte-for-byte what the Rust engine (`bamboo-engine`) writes with
 `serde_json::to_string` for the same values: compact, fields in declaration order,
-strings escaped as serde_json escapes them (pydantic-core and orjson both agree with it).
+strings escaped as serde_json escapes them (pydantic-core and msgspec agree with it).
 Integer fields carry the width of their Rust type (`u32`, `u64`, `usize` = 64 bits) and
 refuse negatives, bools, floats and values past that width.
 """
@@ -10,9 +10,10 @@ refuse negatives, bools, floats and values past that width.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-import orjson
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
@@ -22,9 +23,11 @@ __all__ = [
     "SEED_FIELDS",
     "U32_MAX",
     "U64_MAX",
+    "RecordLine",
     "TokenBudgetUsage",
     "TokenUsageRecord",
     "encode_line",
+    "encode_lines",
     "format_ts",
 ]
 
@@ -182,24 +185,42 @@ def _budget_fields(usage: TokenBudgetUsage | None) -> dict[str, Any]:
     return {name: getattr(usage, name) for name in BUDGET_FIELDS}
 
 
-def encode_line(values: dict[str, Any]) -> bytes:
-    """Encode already-validated record values (in field order) as one framed line.
+RecordLine: Any = msgspec.defstruct(
+    "RecordLine",
+    [(name, Any) for name in SEED_FIELDS] + [(name, Any, None) for name in EXTENSION_FIELDS],
+    omit_defaults=True,
+    gc=False,
+)
+"""The export path's form of a record: the same fields in the same order, built from
+values that extraction has already checked (no second validation). Extension fields
+default to None and are then left off the line. Made from `TokenUsageRecord`'s fields,
+so the two cannot drift apart."""
 
-    This is the export path's serializer: orjson escapes strings exactly as serde_json
-    does, so the bytes equal `TokenUsageRecord.to_json_line()` plus `\\n`. `None`
-    values are left out, as `to_json_line` does. Strings that are not valid Unicode
+_encoder = msgspec.json.Encoder()
+
+
+def encode_lines(lines: Sequence[Any]) -> bytes:
+    """`RecordLine`s as newline-framed JSON, in one call for a whole batch.
+
+    msgspec escapes strings exactly as serde_json does, so each line equals
+    `TokenUsageRecord.to_json_line()` plus `\\n`. Strings that are not valid Unicode
     (lone surrogates) are written with U+FFFD in their place rather than dropped.
     """
-    if None in values.values():
-        values = {key: value for key, value in values.items() if value is not None}
     try:
-        return orjson.dumps(values, option=orjson.OPT_APPEND_NEWLINE)
-    except orjson.JSONEncodeError:
-        cleaned = {
-            key: _replace_surrogates(value) if isinstance(value, str) else value
-            for key, value in values.items()
-        }
-        return orjson.dumps(cleaned, option=orjson.OPT_APPEND_NEWLINE)
+        return _encoder.encode_lines(lines)
+    except UnicodeEncodeError:
+        return b"".join(_encode_cleaned(line) for line in lines)
+
+
+def encode_line(values: Mapping[str, Any]) -> bytes:
+    """One record, given as field values in line order, as a framed line."""
+    return encode_lines([RecordLine(**values)])
+
+
+def _encode_cleaned(line: Any) -> bytes:
+    fields = msgspec.structs.asdict(line)
+    cleaned = {k: _replace_surrogates(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return _encoder.encode_lines([RecordLine(**cleaned)])
 
 
 def _replace_surrogates(text: str) -> str:
@@ -208,5 +229,15 @@ def _replace_surrogates(text: str) -> str:
 
 def format_ts(epoch_ns: int) -> str:
     """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds."""
+    global _ts_cache  # noqa: PLW0603 - a one-entry cache; a tuple swap is atomic
     seconds, rest = divmod(epoch_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1_000_000:03d}Z"
+    # Spans of one batch mostly end within the same second: format that part once.
+    cached_seconds, prefix = _ts_cache
+    if seconds != cached_seconds:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+        _ts_cache = (seconds, prefix)
+    return prefix + _MILLIS[rest // 1_000_000]
+
+
+_ts_cache: tuple[int, str] = (-1, "")
+_MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
