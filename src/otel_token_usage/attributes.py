@@ -30,6 +30,7 @@ GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
 GEN_AI_SYSTEM = "gen_ai.system"
 SESSION_ID = "session.id"
+ERROR_TYPE = "error.type"
 
 # --- OpenLLMetry (traceloop) ---
 OPENLLMETRY_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read_input_tokens"
