@@ -1,0 +1,292 @@
+"""Model prices: the `genai-prices` library's bundled data, overridden by a user price file.
+
+Only the price data shipped inside the installed `genai-prices` is used: its background
+updater (which would fetch prices over the network) is never started, so the analysis
+works offline and gives the same numbers on every run with the same library version.
+
+The arithmetic is the library's own (`ModelPrice.calc_price`). Prices can depend on the
+prompt size (tiers, e.g. above 200k input tokens) and on the date; the callers group token
+sums by UTC day and tier, which keeps every price linear inside a group, and each group is
+priced exactly. Prices that vary by time of day (off-peak discounts) are taken at noon UTC.
+
+Price file (TOML or JSON, prices in USD per million tokens)::
+
+    [[models]]
+    model = "claude-opus-4-8"   # case-insensitive; a trailing * matches any suffix
+    provider = "anthropic"       # optional: match this provider only
+    input_mtok = 5
+    output_mtok = 25
+    cache_read_mtok = 0.5        # optional; missing cache prices bill as input
+    cache_write_mtok = 6.25      # 5-minute cache writes (and all writes if no 1h price)
+    cache_write_1h_mtok = 10     # optional: 1-hour cache writes
+    # a price may be tiered by prompt size:
+    # input_mtok = { base = 3, tiers = [{ start = 200000, price = 6 }] }
+
+The JSON form is `{"models": [{...}, ...]}` with the same keys. Entries are tried in file
+order, before the library's data.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tomllib
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+
+from genai_prices import Usage, data_snapshot
+from genai_prices.types import ModelPrice, Tier, TieredPrices
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._reader import AnalysisError
+
+__all__ = ["Price", "PriceBook", "Rates", "TokenSums"]
+
+_MILLION = Decimal(1_000_000)
+_REQUESTS_KEY = "requests_kcount"
+_Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSums:
+    """Token counts of one or more calls priced together (same model, day and tier)."""
+
+    calls: int
+    input_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cache_creation_1h_input_tokens: int
+    output_tokens: int
+
+
+class Rates(NamedTuple):
+    """Effective USD per million tokens of each kind, as `genai-prices` bills them (a kind
+    the model has no own price for is billed at the price that then applies, e.g. cache
+    reads as input)."""
+
+    input: Decimal
+    cache_read: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    output: Decimal
+
+
+@dataclass(frozen=True)
+class Price:
+    """The price of one model on one day: its prompt-size tier boundaries and the `Rates`
+    of each tier. `source` says where it came from (`genai-prices` or `price file`)."""
+
+    model_id: str
+    source: str
+    thresholds: tuple[int, ...]
+    tiers: tuple[Rates, ...]
+    per_request: Decimal = Decimal(0)
+
+    def tier_of(self, prompt_tokens: int) -> int:
+        """The tier a call with this prompt size falls in (0 = base price)."""
+        return bisect_left(self.thresholds, prompt_tokens)
+
+    def cost(self, tier: int, sums: TokenSums) -> Decimal:
+        """USD for these calls, all in `tier`: cache reads at the read price, 1-hour and
+        5-minute cache writes each at their own price, thinking billed as output."""
+        rates = self.tiers[tier]
+        hour = min(sums.cache_creation_1h_input_tokens, sums.cache_creation_input_tokens)
+        tokens = (
+            sums.input_tokens * rates.input
+            + sums.cache_read_input_tokens * rates.cache_read
+            + (sums.cache_creation_input_tokens - hour) * rates.cache_write_5m
+            + hour * rates.cache_write_1h
+            + sums.output_tokens * rates.output
+        )
+        return tokens / _MILLION + self.per_request * sums.calls / 1000
+
+    def no_cache_cost(self, tier: int, sums: TokenSums) -> Decimal:
+        """USD for the same calls had every prompt token been billed as fresh input."""
+        rates = self.tiers[tier]
+        prompt = sums.input_tokens + sums.cache_read_input_tokens + sums.cache_creation_input_tokens
+        tokens = prompt * rates.input + sums.output_tokens * rates.output
+        return tokens / _MILLION + self.per_request * sums.calls / 1000
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(min_length=1)
+    provider: str | None = None
+    input_mtok: _Amount | _TierSpec
+    output_mtok: _Amount | _TierSpec
+    cache_read_mtok: _Amount | _TierSpec | None = None
+    cache_write_mtok: _Amount | _TierSpec | None = None
+    cache_write_1h_mtok: _Amount | _TierSpec | None = None
+
+    def matches(self, provider: str, model: str) -> bool:
+        if self.provider is not None and self.provider.lower() != provider.lower():
+            return False
+        return fnmatch.fnmatchcase(model.lower(), self.model.lower())
+
+
+class _TierStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: int = Field(ge=0)
+    price: _Amount
+
+
+class _TierSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: _Amount
+    tiers: list[_TierStep]
+
+
+class _PriceFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[_Entry]
+
+
+_Entry.model_rebuild()
+
+
+@dataclass
+class PriceBook:
+    """Finds the `Price` of a provider's model on a UTC day: first in the user's entries,
+    then in `genai-prices`' bundled data. Never touches the network. Lookups are cached;
+    models without a price are remembered in `unknown` as (provider, model)."""
+
+    entries: tuple[_Entry, ...] = ()
+    unknown: set[tuple[str, str]] = field(default_factory=set)
+    _cache: dict[tuple[str, str, str], Price | None] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PriceBook:
+        """A book with the entries of a TOML or JSON price file (see the module docstring).
+        Raises `AnalysisError` with a one-line reason if the file is unreadable or wrong."""
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+        except OSError as error:
+            raise AnalysisError(f"{path}: {error.strerror or error}") from None
+        try:
+            raw: Any = (
+                json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text.decode())
+            )
+            parsed = _PriceFile.model_validate(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise AnalysisError(f"{path}: not a valid price file: {_one_line(error)}") from None
+        return cls(entries=tuple(parsed.models))
+
+    def price(self, provider: str, model: str, day: str) -> Price | None:
+        """The price in force on `day` (`YYYY-MM-DD`, UTC), or None if no source knows it."""
+        key = (provider, model, day)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        found = self._lookup(provider, model, day)
+        self._cache[key] = found
+        if found is None:
+            self.unknown.add((provider, model))
+        return found
+
+    def preload(self) -> None:
+        """Load the bundled price data now (worker processes forked after this share it
+        instead of each loading it again)."""
+        data_snapshot.get_snapshot()
+
+    def thresholds(self, provider: str, model: str, day: str) -> tuple[int, ...]:
+        """Prompt sizes at which the price changes (empty: one tier or no price)."""
+        found = self.price(provider, model, day)
+        return found.thresholds if found is not None else ()
+
+    def _lookup(self, provider: str, model: str, day: str) -> Price | None:
+        for entry in self.entries:
+            if entry.matches(provider, model):
+                values = {
+                    name: _to_library(value)
+                    for name, value in entry.model_dump(exclude={"model", "provider"}).items()
+                    if value is not None
+                }
+                return _flatten(entry.model, "price file", ModelPrice(**values))
+        snapshot = data_snapshot.get_snapshot()
+        found = None
+        for provider_id in (provider, None):
+            try:
+                found = snapshot.find_provider_model(model, None, provider_id, None)
+                break
+            except LookupError:
+                continue
+        if found is None:
+            return None
+        _provider, info = found
+        when = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+        return _flatten(info.id, "genai-prices", info.get_prices(when))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Worker processes get the entries only; each rebuilds its own small cache.
+        return {"entries": self.entries, "unknown": set(), "_cache": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _to_library(value: Any) -> Decimal | TieredPrices:
+    if isinstance(value, dict):
+        steps = [Tier(start=step["start"], price=step["price"]) for step in value["tiers"]]
+        return TieredPrices(base=value["base"], tiers=steps)
+    return Decimal(value)
+
+
+def _flatten(model_id: str, source: str, price: ModelPrice) -> Price:
+    values = {k: v for k, v in vars(price).items() if not k.startswith("_") and v is not None}
+    per_request = values.pop(_REQUESTS_KEY, Decimal(0))
+    if isinstance(per_request, TieredPrices):
+        per_request = per_request.base
+    starts = sorted(
+        {tier.start for v in values.values() if isinstance(v, TieredPrices) for tier in v.tiers}
+    )
+    # A tier is chosen when the prompt is strictly above its start, as the library does.
+    representatives = [0, *(start + 1 for start in starts)]
+    tiers = tuple(
+        _probe(ModelPrice(**{k: _at(v, prompt) for k, v in values.items()}))
+        for prompt in representatives
+    )
+    return Price(model_id, source, tuple(starts), tiers, per_request)
+
+
+def _probe(price: ModelPrice) -> Rates:
+    # The library's billing is linear in the token kinds, so pricing a million tokens of
+    # each kind on its own gives exact per-kind rates, fallbacks included.
+    def bill(**usage: int) -> Decimal:
+        return price.calc_price(Usage(**usage))["total_price"]
+
+    m = 1_000_000
+    return Rates(
+        input=bill(input_tokens=m),
+        cache_read=bill(input_tokens=m, cache_read_tokens=m),
+        cache_write_5m=bill(input_tokens=m, cache_write_tokens=m),
+        cache_write_1h=bill(input_tokens=m, cache_write_tokens=m, cache_write_1h_tokens=m),
+        output=bill(output_tokens=m),
+    )
+
+
+def _at(value: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
+    if not isinstance(value, TieredPrices):
+        return value
+    chosen = value.base
+    for tier in value.tiers:
+        if prompt_tokens > tier.start:
+            chosen = tier.price
+    return chosen
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {first['msg']}"
+    return " ".join(str(error).split())

@@ -1,0 +1,73 @@
+"""A one-line progress bar on stderr, shown only on a terminal and only once reading has
+taken more than a moment (so quick runs and pipes never see it)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["Progress"]
+
+_DELAY_S = 0.5
+_EVERY_S = 0.1
+_WIDTH = 30
+
+
+class Progress:
+    """Counts bytes read against an expected total (None: unknown) and redraws at most ten
+    times a second, from `delay_s` after it was made. Disabled unless `enabled` and
+    `stream` (default stderr) is a TTY. `close()` erases it."""
+
+    def __init__(
+        self,
+        total: int | None,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        delay_s: float = _DELAY_S,
+    ) -> None:
+        self._stream = stream if stream is not None else sys.stderr
+        self._on = enabled and _is_tty(self._stream)
+        self._total = total
+        self._done = 0
+        self._start = time.monotonic()
+        self._next = self._start + delay_s
+        self._drawn = False
+
+    def advance(self, amount: int) -> None:
+        """Record `amount` more bytes read."""
+        self._done += amount
+        if not self._on:
+            return
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + _EVERY_S
+            self._draw()
+
+    def close(self) -> None:
+        """Erase the bar, if it was drawn."""
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._drawn = False
+
+    def _draw(self) -> None:
+        done_mb = self._done / 1e6
+        if self._total:
+            share = min(self._done / self._total, 1.0)
+            filled = int(share * _WIDTH)
+            bar = "#" * filled + "-" * (_WIDTH - filled)
+            text = f"reading [{bar}] {share:4.0%} {done_mb:,.0f}/{self._total / 1e6:,.0f} MB"
+        else:
+            text = f"reading {done_mb:,.0f} MB"
+        self._stream.write("\r" + text)
+        self._stream.flush()
+        self._drawn = True
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

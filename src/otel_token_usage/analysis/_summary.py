@@ -1,0 +1,344 @@
+"""`summarize`: per-session (or per-model, per-day) usage, cache effectiveness and cost.
+
+Files are folded independently (in worker processes when the input is large), each into
+token sums per (session, provider, model, day, price tier); the sums are then merged and
+priced here. Memory grows with the number of groups, never with the number of lines.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from ._fold import FileFold, GroupKey, Sums, fold_file
+from ._prices import PriceBook, TokenSums
+from ._progress import Progress
+from ._reader import STDIN, AnalysisError, BadLines, LogFile, find_logs
+
+__all__ = ["GroupBy", "Report", "Summary", "summarize"]
+
+GroupBy = Literal["session", "model", "day"]
+_PARALLEL_MIN_BYTES = 32 << 20
+
+
+@dataclass
+class Summary:
+    """Usage of a group of calls (a session, a model, a day, or everything).
+
+    `session_id`/`provider`/`model`/`day` are set when the group is one of those, else
+    None. `cost_usd` and `no_cache_cost_usd` are None when any call of the group has no
+    known price (`unpriced_calls` says how many).
+    """
+
+    session_id: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    day: str | None = None
+    calls: int = 0
+    input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0
+    output_tokens: int = 0
+    thinking_tokens: int = 0
+    first_ts: str | None = None
+    last_ts: str | None = None
+    models: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+    cost: Decimal = Decimal(0)
+    no_cache_cost: Decimal = Decimal(0)
+    unpriced_calls: int = 0
+    bad_lines: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Fresh input + cache reads + cache writes."""
+        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """Cache reads / prompt tokens (None without prompt tokens)."""
+        prompt = self.prompt_tokens
+        return self.cache_read_input_tokens / prompt if prompt else None
+
+    @property
+    def cache_write_payback(self) -> float | None:
+        """Tokens read from the cache per token written to it (None without writes)."""
+        written = self.cache_creation_input_tokens
+        return self.cache_read_input_tokens / written if written else None
+
+    @property
+    def thinking_share(self) -> float | None:
+        """Thinking tokens / output tokens (None without output)."""
+        return self.thinking_tokens / self.output_tokens if self.output_tokens else None
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """What the calls cost, or None if any of them has no known price."""
+        return None if self.unpriced_calls else self.cost
+
+    @property
+    def no_cache_cost_usd(self) -> Decimal | None:
+        """What the same calls would have cost with every prompt token billed as input."""
+        return None if self.unpriced_calls else self.no_cache_cost
+
+    @property
+    def saving_usd(self) -> Decimal | None:
+        """`no_cache_cost_usd - cost_usd` (negative when cache writes cost more than the
+        reads saved)."""
+        return None if self.unpriced_calls else self.no_cache_cost - self.cost
+
+    def add(self, key: GroupKey, sums: Sums, book: PriceBook) -> None:
+        """Add one priced group of sums."""
+        session, provider, model, day, tier = key
+        self.calls += sums.calls
+        self.input_tokens += sums.input_tokens
+        self.cache_read_input_tokens += sums.cache_read_input_tokens
+        self.cache_creation_input_tokens += sums.cache_creation_input_tokens
+        self.cache_creation_1h_input_tokens += sums.cache_creation_1h_input_tokens
+        self.output_tokens += sums.output_tokens
+        self.thinking_tokens += sums.thinking_tokens
+        if self.first_ts is None or sums.first_ts < self.first_ts:
+            self.first_ts = sums.first_ts
+        if self.last_ts is None or sums.last_ts > self.last_ts:
+            self.last_ts = sums.last_ts
+        self.models.add(model)
+        self.sessions.add(session)
+        price = book.price(provider, model, day)
+        if price is None:
+            self.unpriced_calls += sums.calls
+            return
+        tokens = TokenSums(
+            sums.calls,
+            sums.input_tokens,
+            sums.cache_read_input_tokens,
+            sums.cache_creation_input_tokens,
+            sums.cache_creation_1h_input_tokens,
+            sums.output_tokens,
+        )
+        self.cost += price.cost(tier, tokens)
+        self.no_cache_cost += price.no_cache_cost(tier, tokens)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: every count, the derived ratios, costs as floats (USD) or None."""
+        return {
+            "session_id": self.session_id,
+            "provider": self.provider,
+            "model": self.model,
+            "day": self.day,
+            "sessions": len(self.sessions),
+            "models": sorted(self.models),
+            "calls": self.calls,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "input_tokens": self.input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_creation_1h_input_tokens": self.cache_creation_1h_input_tokens,
+            "output_tokens": self.output_tokens,
+            "thinking_tokens": self.thinking_tokens,
+            "prompt_tokens": self.prompt_tokens,
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "cache_write_payback": self.cache_write_payback,
+            "thinking_share": self.thinking_share,
+            "cost_usd": _usd(self.cost_usd),
+            "no_cache_cost_usd": _usd(self.no_cache_cost_usd),
+            "saving_usd": _usd(self.saving_usd),
+            "unpriced_calls": self.unpriced_calls,
+            "bad_lines": self.bad_lines,
+        }
+
+
+def _usd(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass
+class Report:
+    """The result of `summarize`: one `Summary` per group (sorted by key), their `total`,
+    the skipped lines, and the (provider, model) pairs no price was found for."""
+
+    by: GroupBy
+    groups: list[Summary]
+    total: Summary
+    bad: BadLines
+    unknown_prices: dict[tuple[str, str], int]
+    files: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"by": ..., "<sessions|models|days>": [...], "total": {...}}`."""
+        return {
+            "by": self.by,
+            _PLURAL[self.by]: [group.as_dict() for group in self.groups],
+            "total": self.total.as_dict(),
+        }
+
+
+_PLURAL: dict[GroupBy, str] = {"session": "sessions", "model": "models", "day": "days"}
+
+
+def summarize(
+    source: str | os.PathLike[str] | Sequence[LogFile],
+    *,
+    by: GroupBy = "session",
+    since: str | None = None,
+    until: str | None = None,
+    prices: PriceBook | None = None,
+    jobs: int | None = None,
+    progress: bool = False,
+) -> Report:
+    """Read every log under `source` (path, `-`, or the result of `find_logs`) and sum its
+    calls with `ts` in [since, until) (canonical `ts` strings) per `by`.
+
+    `jobs` worker processes fold files in parallel (default: one per CPU when the input is
+    over 32 MB, else none). Raises `AnalysisError` when the input holds no record at all.
+    """
+    logs = find_logs(source) if isinstance(source, str | os.PathLike) else list(source)
+    book = prices if prices is not None else PriceBook()
+    total_bytes = sum(log.size or 0 for log in logs)
+    bar = Progress(total_bytes or None, enabled=progress)
+    merged: dict[GroupKey, Sums] = {}
+    bad = BadLines()
+    bad_by_session: dict[str | None, int] = {}
+    calls = 0
+    try:
+        for fold in _fold_all(
+            logs, book, since=since, until=until, jobs=jobs, total_bytes=total_bytes, bar=bar
+        ):
+            calls += fold.calls
+            bad.merge(fold.bad)
+            if fold.bad.count:
+                bad_by_session[fold.session_id] = (
+                    bad_by_session.get(fold.session_id, 0) + fold.bad.count
+                )
+            for key, sums in fold.groups.items():
+                have = merged.get(key)
+                if have is None:
+                    merged[key] = sums
+                else:
+                    have.merge(sums)
+    finally:
+        bar.close()
+    if calls == 0:
+        raise AnalysisError(_nothing_read(logs, bad))
+    return _report(by, merged, book, bad=bad, bad_by_session=bad_by_session, files=len(logs))
+
+
+def _fold_all(
+    logs: list[LogFile],
+    book: PriceBook,
+    *,
+    since: str | None,
+    until: str | None,
+    jobs: int | None,
+    total_bytes: int,
+    bar: Progress,
+) -> Iterator[FileFold]:
+    workers = _workers(jobs, logs, total_bytes)
+    if workers <= 1:
+        for log in logs:
+            yield fold_file(log, book.thresholds, since, until, bar.advance)
+        return
+    method = _start_method()
+    if method == "fork":
+        book.preload()
+    context = multiprocessing.get_context(method)
+    chunk = max(1, len(logs) // (workers * 16))
+    with context.Pool(workers, _init_worker, (book, since, until)) as pool:
+        for log, fold in zip(logs, pool.imap(_fold_in_worker, logs, chunksize=chunk), strict=True):
+            bar.advance(log.size or 0)
+            yield fold
+
+
+def _workers(jobs: int | None, logs: list[LogFile], total_bytes: int) -> int:
+    if any(log.path == STDIN for log in logs):
+        return 1
+    if jobs is None:
+        jobs = (os.cpu_count() or 1) if total_bytes >= _PARALLEL_MIN_BYTES else 1
+    return max(1, min(jobs, len(logs)))
+
+
+def _start_method() -> str:
+    # fork is cheapest (workers inherit the loaded price data) but unsafe once threads run.
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+_worker_state: tuple[PriceBook, str | None, str | None] | None = None
+
+
+def _init_worker(book: PriceBook, since: str | None, until: str | None) -> None:
+    global _worker_state  # noqa: PLW0603 - per-process state of a pool worker
+    _worker_state = (book, since, until)
+
+
+def _fold_in_worker(log: LogFile) -> FileFold:
+    assert _worker_state is not None
+    book, since, until = _worker_state
+    return fold_file(log, book.thresholds, since, until)
+
+
+def _report(
+    by: GroupBy,
+    merged: dict[GroupKey, Sums],
+    book: PriceBook,
+    *,
+    bad: BadLines,
+    bad_by_session: dict[str | None, int],
+    files: int,
+) -> Report:
+    groups: dict[tuple[str, ...], Summary] = {}
+    total = Summary()
+    unknown: dict[tuple[str, str], int] = {}
+    for key in sorted(merged):
+        sums = merged[key]
+        session, provider, model, day, _tier = key
+        if by == "session":
+            group_key: tuple[str, ...] = (session,)
+        elif by == "model":
+            group_key = (provider, model)
+        else:
+            group_key = (day,)
+        summary = groups.get(group_key)
+        if summary is None:
+            summary = groups[group_key] = _labelled(by, group_key)
+        summary.add(key, sums, book)
+        total.add(key, sums, book)
+        if book.price(provider, model, day) is None:
+            unknown[(provider, model)] = unknown.get((provider, model), 0) + sums.calls
+    for owner, count in bad_by_session.items():
+        total.bad_lines += count
+        if by == "session" and owner is not None:
+            holder = groups.get((owner,))
+            if holder is None:
+                holder = groups[(owner,)] = _labelled(by, (owner,))
+            holder.bad_lines += count
+    ordered = [groups[key] for key in sorted(groups)]
+    return Report(by, ordered, total, bad, unknown, files)
+
+
+def _labelled(by: GroupBy, key: tuple[str, ...]) -> Summary:
+    if by == "session":
+        return Summary(session_id=key[0])
+    if by == "model":
+        return Summary(provider=key[0], model=key[1])
+    return Summary(day=key[0])
+
+
+def _nothing_read(logs: list[LogFile], bad: BadLines) -> str:
+    where = "<stdin>" if logs[0].path == STDIN else logs[0].path
+    if len(logs) > 1:
+        where = f"{len(logs)} logs"
+    if bad.count:
+        return (
+            f"{where}: not a session log (none of its {bad.count} lines is a token-usage "
+            f"record; first: {bad.samples[0]})"
+        )
+    return f"{where}: empty, no records to analyse"

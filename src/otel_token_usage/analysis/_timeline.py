@@ -1,0 +1,302 @@
+"""The cache timeline: per call, how much of the prompt came from the cache, and why the
+cold rounds were cold.
+
+A round is cold when its hit ratio (cache reads / prompt) is under the threshold. The
+first reason that applies, in this order, is given:
+
+1. `first_call` - the session's first call: nothing can be cached yet;
+2. `compression` - segments were removed, the window was truncated, or the summary
+   changed since the previous call: the prompt prefix was rewritten;
+3. `ttl_expired` - the gap since the previous call exceeds the TTL in force: one hour once
+   the session has written 1-hour cache entries, else five minutes (or the given TTL);
+4. `prefix_change` - anything else that made the cached prefix miss.
+
+Rows stream out in call order per session. A cold row is held back until the session is
+warm again, so it can say how many rounds that took; memory is bounded by the longest run
+of cold rounds, never by the session's length otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ._prices import PriceBook, TokenSums
+from ._reader import Call
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "REASONS",
+    "TTL_1H_S",
+    "TTL_5M_S",
+    "CacheTimeline",
+    "SessionCache",
+    "TimelineRow",
+]
+
+TTL_5M_S = 300
+TTL_1H_S = 3600
+DEFAULT_THRESHOLD = 0.5
+REASONS = ("first_call", "compression", "ttl_expired", "prefix_change")
+
+
+@dataclass(slots=True)
+class TimelineRow:
+    """One call on a session's cache timeline.
+
+    `index` is 1-based within the session; `gap_s` is the time since the previous call
+    ended (None for the first call or an unreadable `ts`). `reason` is None for warm
+    rounds. For cold rounds, `rounds_to_warm` is how many calls later the session was warm
+    again (None if it never was), and `extra_cost_usd` what the round cost beyond the same
+    call with the previous call's prompt read from the cache (None for `first_call` or
+    without a known price).
+    """
+
+    session_id: str
+    index: int
+    ts: str
+    gap_s: float | None
+    model: str
+    input_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cache_hit_ratio: float | None
+    cold: bool
+    reason: str | None
+    ttl_s: int
+    rounds_to_warm: int | None = None
+    extra_cost_usd: Decimal | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Fresh input + cache reads + cache writes."""
+        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (costs as float USD)."""
+        return {
+            "session_id": self.session_id,
+            "index": self.index,
+            "ts": self.ts,
+            "gap_s": self.gap_s,
+            "model": self.model,
+            "prompt_tokens": self.prompt_tokens,
+            "input_tokens": self.input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "cold": self.cold,
+            "reason": self.reason,
+            "ttl_s": self.ttl_s,
+            "rounds_to_warm": self.rounds_to_warm,
+            "extra_cost_usd": None if self.extra_cost_usd is None else float(self.extra_cost_usd),
+        }
+
+
+@dataclass
+class SessionCache:
+    """A session's cache summary: calls, cold rounds by reason, how long it took to get
+    warm again, and what the cold rounds cost extra (None if some were not priceable)."""
+
+    session_id: str
+    calls: int = 0
+    cold_rounds: int = 0
+    reasons: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    warm_again_rounds: int = 0
+    warm_again_count: int = 0
+    never_warm_again: int = 0
+    extra_cost: Decimal = Decimal(0)
+    unpriced_cold_rounds: int = 0
+    wrote_1h: bool = False
+
+    @property
+    def mean_rounds_to_warm(self) -> float | None:
+        """Average of `rounds_to_warm` over the cold rounds that got warm again."""
+        count = self.warm_again_count
+        return self.warm_again_rounds / count if count else None
+
+    @property
+    def extra_cost_usd(self) -> Decimal | None:
+        """Total extra cost of the cold rounds other than the first call."""
+        return None if self.unpriced_cold_rounds else self.extra_cost
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        extra = self.extra_cost_usd
+        return {
+            "session_id": self.session_id,
+            "calls": self.calls,
+            "cold_rounds": self.cold_rounds,
+            "reasons": dict(self.reasons),
+            "mean_rounds_to_warm": self.mean_rounds_to_warm,
+            "never_warm_again": self.never_warm_again,
+            "extra_cost_usd": None if extra is None else float(extra),
+            "ttl_1h": self.wrote_1h,
+        }
+
+
+@dataclass
+class _State:
+    summary: SessionCache
+    index: int = 0
+    last_epoch: float | None = None
+    last_summary_tokens: int | None = None
+    last_prompt: int = 0
+    pending: list[TimelineRow] = field(default_factory=list)
+
+
+class CacheTimeline:
+    """Turns calls (in file order) into `TimelineRow`s and per-session `SessionCache`
+    summaries. `ttl_s` forces one TTL for every session; `threshold` is the hit ratio under
+    which a round counts as cold."""
+
+    def __init__(
+        self,
+        *,
+        ttl_s: int | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        prices: PriceBook | None = None,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.threshold = threshold
+        self.prices = prices if prices is not None else PriceBook()
+        self._states: dict[str, _State] = {}
+
+    @property
+    def sessions(self) -> list[SessionCache]:
+        """The summary of every session seen so far, in order of first appearance."""
+        return [state.summary for state in self._states.values()]
+
+    def rows(self, calls: Iterable[Call]) -> Iterator[TimelineRow]:
+        """Stream the timeline rows of `calls`; held-back cold rows come out when their
+        session is warm again, or at the end."""
+        for call in calls:
+            yield from self.feed(call)
+        yield from self.flush()
+
+    def feed(self, call: Call) -> list[TimelineRow]:
+        """Add one call; returns the rows that are complete now."""
+        state = self._states.get(call.session_id)
+        if state is None:
+            state = self._states[call.session_id] = _State(SessionCache(call.session_id))
+        row = self._row(state, call)
+        summary = state.summary
+        summary.calls += 1
+        if row.cold:
+            summary.cold_rounds += 1
+            summary.reasons[row.reason or "prefix_change"] += 1
+            state.pending.append(row)
+            return []
+        if not state.pending:
+            return [row]
+        ready = state.pending
+        state.pending = []
+        if row.cache_hit_ratio is None:
+            state.pending = [*ready, row]
+            return []
+        for held in ready:
+            if held.cold:
+                held.rounds_to_warm = row.index - held.index
+                summary.warm_again_rounds += held.rounds_to_warm
+                summary.warm_again_count += 1
+        return [*ready, row]
+
+    def flush(self) -> list[TimelineRow]:
+        """Release every held-back row (their sessions never got warm again)."""
+        out: list[TimelineRow] = []
+        for state in self._states.values():
+            state.summary.never_warm_again += sum(1 for row in state.pending if row.cold)
+            out.extend(state.pending)
+            state.pending = []
+        return out
+
+    def _row(self, state: _State, call: Call) -> TimelineRow:
+        state.index += 1
+        epoch = _epoch(call.ts)
+        gap = None
+        if epoch is not None and state.last_epoch is not None:
+            gap = round(epoch - state.last_epoch, 3)
+        summary = state.summary
+        ttl = self.ttl_s if self.ttl_s is not None else TTL_1H_S if summary.wrote_1h else TTL_5M_S
+        prompt = call.prompt_tokens
+        ratio = call.cache_read_input_tokens / prompt if prompt else None
+        cold = ratio is not None and ratio < self.threshold
+        reason = None
+        if cold:
+            if state.index == 1:
+                reason = "first_call"
+            elif (
+                call.segments_removed > 0
+                or call.truncation_occurred
+                or call.summary_tokens != state.last_summary_tokens
+            ):
+                reason = "compression"
+            elif gap is not None and gap > ttl:
+                reason = "ttl_expired"
+            else:
+                reason = "prefix_change"
+        row = TimelineRow(
+            call.session_id,
+            state.index,
+            call.ts,
+            gap,
+            call.model,
+            call.input_tokens,
+            call.cache_read_input_tokens,
+            call.cache_creation_input_tokens,
+            ratio,
+            cold,
+            reason,
+            ttl,
+        )
+        if cold and reason != "first_call":
+            row.extra_cost_usd = self._extra_cost(call, state.last_prompt)
+            if row.extra_cost_usd is None:
+                summary.unpriced_cold_rounds += 1
+            else:
+                summary.extra_cost += row.extra_cost_usd
+        state.last_epoch = epoch if epoch is not None else state.last_epoch
+        state.last_summary_tokens = call.summary_tokens
+        state.last_prompt = prompt
+        if call.cache_creation_1h_input_tokens > 0:
+            summary.wrote_1h = True
+        return row
+
+    def _extra_cost(self, call: Call, previous_prompt: int) -> Decimal | None:
+        price = self.prices.price(call.provider, call.model, call.ts[:10])
+        if price is None:
+            return None
+        tier = price.tier_of(call.prompt_tokens)
+        actual = TokenSums(
+            1,
+            call.input_tokens,
+            call.cache_read_input_tokens,
+            call.cache_creation_input_tokens,
+            call.cache_creation_1h_input_tokens,
+            call.output_tokens,
+        )
+        # Warm, the part of the prompt the previous call already sent would have been read
+        # from the cache instead of written to it (first) or sent fresh.
+        read = max(call.cache_read_input_tokens, min(call.prompt_tokens, previous_prompt))
+        moved = read - call.cache_read_input_tokens
+        from_writes = min(moved, call.cache_creation_input_tokens)
+        writes = call.cache_creation_input_tokens - from_writes
+        warm = TokenSums(
+            1,
+            call.input_tokens - (moved - from_writes),
+            read,
+            writes,
+            min(call.cache_creation_1h_input_tokens, writes),
+            call.output_tokens,
+        )
+        return price.cost(tier, actual) - price.cost(tier, warm)
+
+
+def _epoch(ts: str) -> float | None:
+    try:
+        return datetime.fromisoformat(ts).timestamp()
+    except ValueError:
+        return None
