@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import TokenUsageSpanExporter
+from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
 
 from .helpers import MakeSpan
 
@@ -53,3 +53,16 @@ def exporter(sessions_dir: Path) -> Iterator[TokenUsageSpanExporter]:
     exp = TokenUsageSpanExporter(sessions_dir)
     yield exp
     exp.shutdown()
+
+
+@pytest.fixture
+def session_tracer_provider(
+    span_exporter: InMemorySpanExporter, exporter: TokenUsageSpanExporter
+) -> Iterator[TracerProvider]:
+    """SessionSpanProcessor, then the in-memory exporter and our exporter (synchronous)."""
+    provider = TracerProvider()
+    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider
+    provider.shutdown()

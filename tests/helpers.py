@@ -9,6 +9,8 @@ from typing import Protocol
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.util.types import AttributeValue
 
+from otel_token_usage import TokenBudgetUsage
+
 
 class MakeSpan(Protocol):
     def __call__(
@@ -36,3 +38,23 @@ def chat_attributes(**overrides: AttributeValue) -> dict[str, AttributeValue]:
 
 def read_lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
+
+
+def budget_snapshot(**overrides: int | bool) -> TokenBudgetUsage:
+    """A TokenBudgetUsage whose fields all differ, so a swapped field shows."""
+    values: dict[str, int | bool] = {
+        "system_tokens": 1_200,
+        "summary_tokens": 300,
+        "window_tokens": 9_000,
+        "total_tokens": 10_500,
+        "max_context_tokens": 200_000,
+        "budget_limit": 150_000,
+        "truncation_occurred": True,
+        "segments_removed": 2,
+        "prompt_cached_tool_outputs": 3,
+        "prompt_cached_tool_tokens_saved": 4_000,
+        "thinking_tokens": 0,
+        "cache_read_input_tokens": 0,
+    }
+    values.update(overrides)
+    return TokenBudgetUsage.model_validate(values)

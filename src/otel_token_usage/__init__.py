@@ -1,13 +1,25 @@
 """otel-token-usage: every LLM call a span with its token usage, every call a log line.
 
 Public surface: the record (`TokenUsageRecord`, `TokenBudgetUsage`), the exporter that
-writes it (`TokenUsageSpanExporter`), and `extract_record` for reading spans yourself.
+writes it (`TokenUsageSpanExporter`), and `extract_record` for reading spans yourself;
+the session context (`session`, stamped onto LLM spans by `SessionSpanProcessor`) and
+`llm_call` for calls no instrumentor covers.
 """
 
 from __future__ import annotations
 
 from .exporter import TokenUsageSpanExporter
 from .extract import extract_record
+from .instrumentation._manual import llm_call
 from .record import TokenBudgetUsage, TokenUsageRecord
+from .session import SessionSpanProcessor, session
 
-__all__ = ["TokenBudgetUsage", "TokenUsageRecord", "TokenUsageSpanExporter", "extract_record"]
+__all__ = [
+    "SessionSpanProcessor",
+    "TokenBudgetUsage",
+    "TokenUsageRecord",
+    "TokenUsageSpanExporter",
+    "extract_record",
+    "llm_call",
+    "session",
+]

@@ -10,9 +10,11 @@ lives:
   split the cache write by TTL; `output_tokens_details.thinking_tokens` is the
   thinking part of `output_tokens`.
 - OpenAI Chat Completions `prompt_tokens` already include
-  `prompt_tokens_details.cached_tokens`; `completion_tokens` include
-  `completion_tokens_details.reasoning_tokens`. The Responses API says the same with
-  `input_tokens`/`input_tokens_details` and `output_tokens`/`output_tokens_details`.
+  `prompt_tokens_details.cached_tokens` (reads) and `.cache_write_tokens` (writes);
+  `completion_tokens` include `completion_tokens_details.reasoning_tokens`. The
+  Responses API says the same with `input_tokens`/`input_tokens_details` and
+  `output_tokens`/`output_tokens_details`. OpenAI's 30-minute/12-hour split of cache
+  writes has no place in the 5m/1h fields and is not kept.
 - A plain mapping is read with either provider's field names.
 
 Values that are not counts read as 0 (or "not reported"): usage never raises.
@@ -106,10 +108,12 @@ def _anthropic(usage: object) -> Usage:
 def _openai(
     usage: object, inputs: str, input_details: str, outputs: str, output_details: str
 ) -> Usage:
+    details = _field(usage, input_details)
     return Usage(
         input_tokens=_count(usage, inputs) or 0,
         output_tokens=_count(usage, outputs) or 0,
-        cache_read_input_tokens=_count(_field(usage, input_details), "cached_tokens") or 0,
+        cache_read_input_tokens=_count(details, "cached_tokens") or 0,
+        cache_write_input_tokens=_count(details, "cache_write_tokens") or 0,
         reasoning_output_tokens=_count(_field(usage, output_details), "reasoning_tokens"),
     )
 

@@ -52,8 +52,11 @@ class LLMCallSpan:
         start: dict[str, AttributeValue] = {
             a.GEN_AI_OPERATION_NAME: operation,
             a.GEN_AI_PROVIDER_NAME: provider,
-            a.GEN_AI_REQUEST_MODEL: request_model,
         }
+        # An empty model (a request that names none) gives span name `operation` alone,
+        # as the conventions say, and no gen_ai.request.model.
+        if request_model:
+            start[a.GEN_AI_REQUEST_MODEL] = request_model
         if message_count is not None:
             start[a.TOKEN_USAGE_MESSAGE_COUNT] = message_count
         if attributes:
@@ -61,7 +64,9 @@ class LLMCallSpan:
         # Attributes given at start are visible to span processors' on_start (the
         # session processor relies on gen_ai.operation.name being there).
         self.span: Span = tracer.start_span(
-            f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=start
+            f"{operation} {request_model}" if request_model else operation,
+            kind=SpanKind.CLIENT,
+            attributes=start,
         )
         self.usage: Usage | None = None
         self._ended = False
