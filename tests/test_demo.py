@@ -1,4 +1,4 @@
-"""`make demo` keeps working: the scripted session lands as ten exact lines."""
+"""`make demo` keeps telling its story: warm rounds, a TTL expiry, a compression."""
 
 from __future__ import annotations
 
@@ -11,18 +11,27 @@ from otel_token_usage import demo
 from otel_token_usage.storage import LOG_FILE_NAME
 
 
-def test_demo_writes_one_line_per_scripted_call(
+def test_demo_agent_loop_logs_every_turn_with_its_cold_rounds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Each scripted round becomes one line whose usage is what the round billed."""
+    """Twenty calls through the real Anthropic SDK give twenty lines; the turn after the
+    pause reads nothing from the cache, the turn after compression carries the budget's
+    truncation, and `token-usage cache` names both cold rounds."""
     demo.main(["--sessions-dir", str(tmp_path)])
-    demo.main(["--sessions-dir", str(tmp_path)])  # a re-run replaces, never appends
-    lines = (tmp_path / "demo" / LOG_FILE_NAME).read_text().splitlines()
-    assert len(lines) == len(demo.ROUNDS)
-    for line, round_ in zip(lines, demo.ROUNDS, strict=True):
-        record = json.loads(line)
-        assert record["input_tokens"] == round_.fresh
-        assert record["cache_read_input_tokens"] == round_.cache_read
-        assert record["cache_creation_input_tokens"] == round_.cache_write
-        assert record["thinking_tokens"] == round_.thinking
-    assert "20 min pause" in capsys.readouterr().out
+    records = [
+        json.loads(line)
+        for line in (tmp_path / demo.SESSION / LOG_FILE_NAME).read_text().splitlines()
+    ]
+    assert len(records) == demo.TURNS
+    assert all(r["session_id"] == demo.SESSION and r["system_tokens"] > 0 for r in records)
+    warm = records[demo.PAUSE_BEFORE - 2]
+    assert warm["cache_read_input_tokens"] > warm["cache_creation_input_tokens"]
+    after_pause = records[demo.PAUSE_BEFORE - 1]
+    assert after_pause["cache_read_input_tokens"] == 0
+    compressed = records[demo.COMPRESS_BEFORE - 1]
+    assert compressed["truncation_occurred"] is True
+    assert compressed["segments_removed"] > 0
+    assert [r["message_count"] for r in records[:3]] == [1, 3, 5]
+    out = capsys.readouterr().out
+    assert "ttl_expired" in out
+    assert "compression" in out

@@ -1,138 +1,184 @@
-"""`make demo`: a scripted agent session through the real OpenTelemetry SDK pipeline.
+"""`make demo`: an agent loop through the real Anthropic SDK, logged and analysed.
 
-Ten LLM calls of one session are created as plain OTel spans carrying the GenAI
-attributes (as any instrumentation would write them), on a simulated timeline: warm
-rounds reading the prompt cache, a 20-minute pause that outlives the 5-minute cache
-TTL, and a context compression. A `BatchSpanProcessor` feeds `TokenUsageSpanExporter`,
-which writes `./sessions/demo/token-usage.jsonl`; the lines are then shown.
+Twenty turns of one agent session go through the real `anthropic` client to the local
+fake provider (`otel_token_usage.testing`), which bills prompt caching as Anthropic
+does. `AnthropicInstrumentor` makes each call a span, `SessionSpanProcessor` stamps the
+session and the agent's prompt budget onto it, and `TokenUsageSpanExporter` writes
+`./sessions/demo/token-usage.jsonl`. The loop meets the two events the log exists for:
 
-Run: `python -m otel_token_usage.demo [--sessions-dir DIR]`. Offline; no collector.
+- a 20-minute pause before turn 8, longer than the 5-minute cache TTL: a cold round;
+- a context compression before turn 14 (the history becomes a summary): a cold round.
+
+Time is simulated with `time-machine`, so the pause takes no time: span timestamps and
+the fake provider's cache clock both follow it. After the loop the log's lines are
+shown, then `token-usage cache` reads them back and names the cold rounds.
+
+Run: `python -m otel_token_usage.demo [--sessions-dir DIR]`. Offline; no API key.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
+import anthropic
+import time_machine
+from anthropic.types import MessageParam, TextBlockParam, ThinkingConfigEnabledParam
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind
-from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import attributes as a
+from otel_token_usage import SessionSpanProcessor, TokenBudgetUsage, session
+from otel_token_usage.cli import main as token_usage
 from otel_token_usage.exporter import TokenUsageSpanExporter
+from otel_token_usage.instrumentation.anthropic import AnthropicInstrumentor
 from otel_token_usage.storage import SessionLogWriter
+from otel_token_usage.testing import FakeProvider, count_tokens
 
 SESSION = "demo"
 MODEL = "claude-opus-4-8"
-SECOND = 1_000_000_000
+TURNS = 20
+PAUSE_BEFORE = 8
+PAUSE_S = 20 * 60
+COMPRESS_BEFORE = 14
 
-
-@dataclass(frozen=True)
-class Round:
-    """One scripted call: what the server billed and what the agent's budget said."""
-
-    gap_s: int
-    fresh: int
-    cache_read: int
-    cache_write: int
-    output: int
-    thinking: int = 0
-    summary_tokens: int = 0
-    segments_removed: int = 0
-    note: str = ""
-
-
-ROUNDS = [
-    Round(0, 2_400, 0, 9_800, 350, 120, note="first call: the prefix is written"),
-    Round(40, 600, 9_800, 900, 280, 90, note="warm"),
-    Round(35, 550, 10_700, 820, 410, 150, note="warm"),
-    Round(50, 700, 11_520, 760, 300, 60, note="warm"),
-    Round(20 * 60, 800, 0, 12_980, 260, 40, note="20 min pause > 5 min TTL: cold"),
-    Round(30, 620, 12_980, 700, 330, 110, note="warm again"),
-    Round(45, 3_100, 1_900, 4_200, 500, 200, 1_800, 14, "compression: summary replaces 14 msgs"),
-    Round(25, 650, 9_200, 640, 290, 70, 1_800, note="warm after compression"),
-    Round(40, 610, 9_840, 700, 270, 30, 1_800, note="warm"),
-    Round(30, 640, 10_540, 660, 420, 160, 1_800, note="warm"),
+SYSTEM = " ".join(
+    f"Rule {n}: the agent plans, calls tools, checks each result and reports what it did."
+    for n in range(1, 30)
+)
+EPHEMERAL: dict[str, Any] = {"type": "ephemeral"}  # 5-minute TTL
+SYSTEM_BLOCKS: list[TextBlockParam] = [
+    {"type": "text", "text": SYSTEM, "cache_control": {"type": "ephemeral"}}
 ]
+THINKING: ThinkingConfigEnabledParam = {"type": "enabled", "budget_tokens": 1024}
+
+
+class Agent:
+    """A minimal agent: a cached system prompt, a growing history with a moving cache
+    breakpoint on its last message, and a compression that swaps history for a summary."""
+
+    def __init__(self, client: anthropic.Anthropic) -> None:
+        self.client = client
+        self.messages: list[dict[str, Any]] = []
+        self.summary = ""
+        self.segments_removed = 0
+        self.last_cache_read = 0
+
+    def compress(self) -> None:
+        """Replace the history with a summary, as agents do near their context limit."""
+        self.segments_removed = len(self.messages)
+        self.summary = "Summary of the work so far: " + " ".join(
+            f"step {n} scanned its files and found nothing to fix;"
+            for n in range(1, len(self.messages) // 2 + 1)
+        )
+        self.messages = [
+            {"role": "user", "content": self.summary},
+            {"role": "assistant", "content": "Understood; continuing from the summary."},
+        ]
+
+    def step(self, question: str) -> None:
+        """One turn: ask, inside the session, with this call's budget snapshot."""
+        for message in self.messages:  # only the newest message carries the breakpoint
+            if isinstance(message["content"], list):
+                for block in message["content"]:
+                    block.pop("cache_control", None)
+        self.messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": question, "cache_control": EPHEMERAL}],
+            }
+        )
+        with session(SESSION, budget=self._budget(), message_count=len(self.messages)):
+            reply = self.client.messages.create(
+                model=MODEL,
+                max_tokens=2048,
+                system=SYSTEM_BLOCKS,
+                messages=cast("list[MessageParam]", self.messages),
+                thinking=THINKING,
+            )
+        text = "".join(block.text for block in reply.content if block.type == "text")
+        self.messages.append({"role": "assistant", "content": text})
+        self.last_cache_read = reply.usage.cache_read_input_tokens or 0
+        self.segments_removed = 0
+
+    def _budget(self) -> TokenBudgetUsage:
+        system = count_tokens(SYSTEM)
+        window = sum(count_tokens(_text(m["content"])) for m in self.messages)
+        summary = count_tokens(self.summary)
+        return TokenBudgetUsage(
+            system_tokens=system,
+            summary_tokens=summary,
+            window_tokens=window,
+            total_tokens=system + window,
+            max_context_tokens=200_000,
+            budget_limit=180_000,
+            truncation_occurred=self.segments_removed > 0,
+            segments_removed=self.segments_removed,
+            prompt_cached_tool_outputs=0,
+            prompt_cached_tool_tokens_saved=0,
+            thinking_tokens=0,
+            cache_read_input_tokens=self.last_cache_read,
+        )
+
+
+def _tool_output(turn: int) -> str:
+    """What a tool returned this turn: large, as tool outputs in agent histories are."""
+    return " ".join(f"line {turn}.{n}: status ok, 12 files scanned." for n in range(1, 70))
+
+
+def _text(content: Any) -> str:
+    return content if isinstance(content, str) else " ".join(b["text"] for b in content)
 
 
 def run(sessions_dir: Path) -> Path:
-    """Export the scripted session into `sessions_dir`; return the log's path."""
+    """Run the agent loop into `sessions_dir`; return the session log's path."""
     log = SessionLogWriter(sessions_dir).path_of(SESSION)
     log.unlink(missing_ok=True)  # show this run's lines only
 
-    exporter = TokenUsageSpanExporter(sessions_dir)
     provider = TracerProvider(resource=Resource.create({"service.name": "token-usage-demo"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracer = provider.get_tracer("otel_token_usage.demo")
-
-    now = time.time_ns() - sum(r.gap_s for r in ROUNDS) * SECOND - 60 * SECOND
-    messages = 2
-    for number, r in enumerate(ROUNDS, start=1):
-        now += r.gap_s * SECOND
-        messages = messages + 2 if not r.segments_removed else messages - r.segments_removed
-        attrs: dict[str, AttributeValue] = {
-            a.GEN_AI_OPERATION_NAME: "chat",
-            a.GEN_AI_PROVIDER_NAME: "anthropic",
-            a.GEN_AI_REQUEST_MODEL: MODEL,
-            a.GEN_AI_RESPONSE_MODEL: MODEL,
-            a.GEN_AI_RESPONSE_ID: f"msg_demo_{number:02d}",
-            a.GEN_AI_CONVERSATION_ID: SESSION,
-            a.GEN_AI_USAGE_INPUT_TOKENS: r.fresh + r.cache_read + r.cache_write,
-            a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: r.cache_read,
-            a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: r.cache_write,
-            a.GEN_AI_USAGE_OUTPUT_TOKENS: r.output,
-            a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: r.thinking,
-            a.TOKEN_USAGE_MESSAGE_COUNT: messages,
-            a.BUDGET_ATTRIBUTES["system_tokens"]: 3_200,
-            a.BUDGET_ATTRIBUTES["summary_tokens"]: r.summary_tokens,
-            a.BUDGET_ATTRIBUTES["window_tokens"]: r.fresh + r.cache_read + r.cache_write - 3_200,
-            a.BUDGET_ATTRIBUTES["total_tokens"]: r.fresh + r.cache_read + r.cache_write,
-            a.BUDGET_ATTRIBUTES["max_context_tokens"]: 200_000,
-            a.BUDGET_ATTRIBUTES["budget_limit"]: 180_000,
-            a.BUDGET_ATTRIBUTES["truncation_occurred"]: r.segments_removed > 0,
-            a.BUDGET_ATTRIBUTES["segments_removed"]: r.segments_removed,
-        }
-        span = tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, start_time=now)
-        span.set_attributes(attrs)
-        span.end(end_time=now + (2 + r.output // 100) * SECOND)
-
-    provider.shutdown()  # flushes the batch processor, then closes the exporter
+    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(BatchSpanProcessor(TokenUsageSpanExporter(sessions_dir)))
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    start = time.time() - TURNS * 60 - PAUSE_S
+    try:
+        with (
+            time_machine.travel(start, tick=True) as clock,
+            FakeProvider(clock=time.time) as fake,
+        ):
+            # The SDK's own tracing is off so that our instrumentor makes the spans; with
+            # it on, the SDK's spans are stamped and logged just the same.
+            client = anthropic.Anthropic(
+                base_url=fake.base_url, api_key="demo", open_telemetry=False, max_retries=0
+            )
+            agent = Agent(client)
+            for turn in range(1, TURNS + 1):
+                if turn > 1:
+                    clock.shift(PAUSE_S if turn == PAUSE_BEFORE else 25 + turn * 3)
+                if turn == COMPRESS_BEFORE:
+                    agent.compress()
+                agent.step(f"Turn {turn}: here is the tool output. {_tool_output(turn)}")
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()  # flushes the batch processor, then closes the exporter
     return log
-
-
-def show(log: Path) -> None:
-    """Print the log's lines, then a one-row-per-call reading of them."""
-    lines = log.read_text(encoding="utf-8").splitlines()
-    print(f"{len(lines)} lines in {log}:\n")
-    for line in lines:
-        print(line)
-    print(f"\n{'#':>2}  {'ts':<24} {'prompt':>7} {'read':>7} {'write':>7}  hit   note")
-    for number, (line, r) in enumerate(zip(lines, ROUNDS, strict=True), start=1):
-        rec = json.loads(line)
-        prompt = (
-            rec["input_tokens"]
-            + rec["cache_read_input_tokens"]
-            + rec["cache_creation_input_tokens"]
-        )
-        hit = rec["cache_read_input_tokens"] / prompt if prompt else 0.0
-        print(
-            f"{number:>2}  {rec['ts']:<24} {prompt:>7} {rec['cache_read_input_tokens']:>7} "
-            f"{rec['cache_creation_input_tokens']:>7}  {hit:4.0%}  {r.note}"
-        )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m otel_token_usage.demo`."""
-    parser = argparse.ArgumentParser(description="Write and show a demo session log.")
+    parser = argparse.ArgumentParser(description="Run the demo agent, then analyse its log.")
     parser.add_argument("--sessions-dir", type=Path, default=Path("sessions"))
     args = parser.parse_args(argv)
-    show(run(args.sessions_dir))
+    log = run(args.sessions_dir)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    print(f"{len(lines)} calls logged in {log}; the first two lines:\n")
+    print("\n".join(lines[:2]))
+    print(f"\n$ token-usage cache {log}\n", flush=True)
+    token_usage(["cache", str(log)])
+    print(f"\n$ token-usage report {log}\n", flush=True)
+    token_usage(["report", str(log)])
 
 
 if __name__ == "__main__":
