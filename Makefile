@@ -30,6 +30,7 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/exporter.py
+	$(BIN)/python benchmarks/instrumentation.py
 
 clean:
 	rm -rf $(VENV) sessions .mypy_cache .pytest_cache .ruff_cache
