@@ -56,6 +56,15 @@ def _line_format(value: object) -> LineFormat:
     return value
 
 
+def _bool(value: object) -> bool:
+    # The OpenTelemetry convention for boolean variables: "true"/"false", any case.
+    if type(value) is bool:
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"must be true or false, not {value!r}")
+
+
 def _session(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, not {value!r}")
@@ -89,6 +98,12 @@ class ExporterSettings:
     max_pending_lines: int = 100_000
     """Lines kept in memory for retry while the disk refuses them
     (`OTEL_TOKEN_USAGE_MAX_PENDING_LINES`); past it the oldest are dropped, loudly."""
+    metrics: bool = True
+    """Record token metrics on the meter provider (`OTEL_TOKEN_USAGE_METRICS`, true/false);
+    with no provider set this costs nothing either way (see `metrics`)."""
+    price_file: Path | None = None
+    """Prices for the cost metric that override `genai-prices`' bundled data
+    (`OTEL_TOKEN_USAGE_PRICE_FILE`, TOML or JSON; see `analysis.PriceBook`)."""
 
     @classmethod
     def resolve(
@@ -132,4 +147,6 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "dir_mode": _mode,
     "file_mode": _mode,
     "max_pending_lines": _positive_int,
+    "metrics": _bool,
+    "price_file": _path,
 }

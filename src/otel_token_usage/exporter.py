@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -20,6 +21,7 @@ from . import attributes as a
 from ._throttle import ThrottledLogger
 from .config import ExporterSettings, LineFormat
 from .extract import extract_line, span_attributes
+from .metrics import TokenMetrics
 from .record import encode_lines
 from .storage import SessionLogWriter, SessionRefusedError
 
@@ -46,6 +48,10 @@ class TokenUsageSpanExporter(SpanExporter):
       logged and its lines go to the fallback session, with the session id intact.
     - `force_flush()` writes what is pending and fsyncs the open logs.
     - `shutdown()` flushes, closes, and is idempotent; later exports return FAILURE.
+    - Token metrics (see `metrics`) are recorded on `meter_provider`, else on the global
+      provider, after the batch's lines are written; with no provider set, or with
+      `metrics=False`, the export path does no metrics work at all. A metrics failure
+      is a throttled log line; it never changes what is written or returned.
 
     Every argument left as None falls back to its `OTEL_TOKEN_USAGE_*` variable, then to
     its default (see `config.ExporterSettings`); with no arguments at all this is what
@@ -62,6 +68,9 @@ class TokenUsageSpanExporter(SpanExporter):
         dir_mode: int | None = None,
         file_mode: int | None = None,
         max_pending_lines: int | None = None,
+        meter_provider: MeterProvider | None = None,
+        metrics: bool | None = None,
+        price_file: str | os.PathLike[str] | None = None,
     ) -> None:
         settings = ExporterSettings.resolve(
             sessions_dir=sessions_dir,
@@ -71,8 +80,15 @@ class TokenUsageSpanExporter(SpanExporter):
             dir_mode=dir_mode,
             file_mode=file_mode,
             max_pending_lines=max_pending_lines,
+            metrics=metrics,
+            price_file=price_file,
         )
         self.settings = settings
+        self._metrics = (
+            TokenMetrics(meter_provider, _price_book(settings, given=price_file is not None))
+            if settings.metrics
+            else None
+        )
         self._writer = SessionLogWriter(
             settings.sessions_dir,
             dir_mode=settings.dir_mode,
@@ -97,8 +113,13 @@ class TokenUsageSpanExporter(SpanExporter):
             with self._lock:
                 groups = self._pending
                 self._pending = {}
-                self._collect(spans, groups)
-                return self._write(groups)
+                metrics = self._metrics
+                calls: list[Any] | None = [] if metrics is not None and metrics.active() else None
+                self._collect(spans, groups, calls)
+                result = self._write(groups)
+                if calls and metrics is not None:
+                    metrics.record(calls)
+                return result
         except Exception as exc:  # noqa: BLE001 - nothing may reach the application
             self._warn.error("export", "token-usage export failed: %s", exc, exc_info=True)
             return SpanExportResult.FAILURE
@@ -130,7 +151,12 @@ class TokenUsageSpanExporter(SpanExporter):
                 )
             self._writer.close()
 
-    def _collect(self, spans: Sequence[ReadableSpan], groups: dict[str, list[Any]]) -> None:
+    def _collect(
+        self,
+        spans: Sequence[ReadableSpan],
+        groups: dict[str, list[Any]],
+        calls: list[Any] | None,
+    ) -> None:
         fallback = self.settings.fallback_session
         extended = self._extended
         seen = self._seen
@@ -148,6 +174,8 @@ class TokenUsageSpanExporter(SpanExporter):
                     groups[line.session_id] = [line]
                 else:
                     lines.append(line)
+                if calls is not None:
+                    calls.append((attrs, line, span.context))
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
                 self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
 
@@ -219,3 +247,21 @@ class TokenUsageSpanExporter(SpanExporter):
         self._warn.error(
             "dropped", "token-usage retry buffer full: dropped %d unwritten line(s)", dropped
         )
+
+
+def _price_book(settings: ExporterSettings, *, given: bool) -> Any:
+    """The user's price file as a `PriceBook`, or None for `genai-prices`' data alone.
+
+    A bad file named by the argument raises `ValueError`; one named by the environment
+    is a warning (the rule of `config`)."""
+    if settings.price_file is None:
+        return None
+    from .analysis import AnalysisError, PriceBook  # noqa: PLC0415 - heavy, rarely needed
+
+    try:
+        return PriceBook.from_file(settings.price_file)
+    except AnalysisError as exc:
+        if given:
+            raise ValueError(f"price_file: {exc}") from None
+        _log.warning("ignoring OTEL_TOKEN_USAGE_PRICE_FILE (%s); using genai-prices alone", exc)
+        return None
