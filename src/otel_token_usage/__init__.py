@@ -9,12 +9,31 @@ log, token metrics, OTLP forwarding) in one call.
 
 from __future__ import annotations
 
-from .configure import TokenUsagePipeline, configure
-from .exporter import TokenUsageSpanExporter
-from .extract import extract_record
-from .instrumentation._manual import llm_call
-from .record import TokenBudgetUsage, TokenUsageRecord
-from .session import SessionSpanProcessor, session
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .configure import TokenUsagePipeline, configure
+    from .exporter import TokenUsageSpanExporter
+    from .extract import extract_record
+    from .instrumentation._manual import llm_call
+    from .record import TokenBudgetUsage, TokenUsageRecord
+    from .session import SessionSpanProcessor, session
+
+# Public name -> the module that defines it. Imported on first use, so that the
+# `token-usage` command and `import otel_token_usage.record` do not pay for the
+# OpenTelemetry SDK and the OTLP exporters they never touch.
+_WHERE = {
+    "SessionSpanProcessor": ".session",
+    "TokenBudgetUsage": ".record",
+    "TokenUsagePipeline": ".configure",
+    "TokenUsageRecord": ".record",
+    "TokenUsageSpanExporter": ".exporter",
+    "configure": ".configure",
+    "extract_record": ".extract",
+    "llm_call": ".instrumentation._manual",
+    "session": ".session",
+}
 
 __all__ = [
     "SessionSpanProcessor",
@@ -27,3 +46,16 @@ __all__ = [
     "llm_call",
     "session",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
