@@ -37,7 +37,7 @@ from otel_token_usage import attributes as a
 from otel_token_usage.extract import DEFAULT_FALLBACK_SESSION, extract_record
 from otel_token_usage.instrumentation.openai import OpenAIInstrumentor
 from otel_token_usage.record import BUDGET_FIELDS, format_ts
-from otel_token_usage.session import SessionSpanProcessor, session
+from otel_token_usage.session_context import SessionSpanProcessor, session
 from otel_token_usage.storage import session_dir_name
 from otel_token_usage.testing import FakeClock, FakeProvider, RecordedResponse
 

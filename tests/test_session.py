@@ -22,7 +22,7 @@ from opentelemetry.util.types import AttributeValue
 from otel_token_usage import SessionSpanProcessor, TokenBudgetUsage, session
 from otel_token_usage import attributes as a
 from otel_token_usage.record import BUDGET_FIELDS
-from otel_token_usage.session import ActiveSession, current_session
+from otel_token_usage.session_context import ActiveSession, current_session
 from otel_token_usage.storage import LOG_FILE_NAME
 from otel_token_usage.testing import FakeClock, FakeProvider
 
@@ -362,7 +362,7 @@ def test_on_start_never_raises(caplog: pytest.LogCaptureFixture) -> None:
         attributes={a.GEN_AI_OPERATION_NAME: "chat"},
         limits=SpanLimits(max_span_attributes=1),  # full: forces the public path
     )
-    with caplog.at_level(logging.WARNING, "otel_token_usage.session"), session("s"):
+    with caplog.at_level(logging.WARNING, "otel_token_usage.session_context"), session("s"):
         SessionSpanProcessor().on_start(span)
     assert "could not stamp the session" in caplog.text
 

@@ -13,26 +13,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .configure import TokenUsagePipeline, configure
     from .exporter import TokenUsageSpanExporter
     from .extract import extract_record
     from .instrumentation._manual import llm_call
+    from .pipeline import TokenUsagePipeline, configure
     from .record import TokenBudgetUsage, TokenUsageRecord
-    from .session import SessionSpanProcessor, session
+    from .session_context import SessionSpanProcessor, session
 
 # Public name -> the module that defines it. Imported on first use, so that the
 # `token-usage` command and `import otel_token_usage.record` do not pay for the
 # OpenTelemetry SDK and the OTLP exporters they never touch.
 _WHERE = {
-    "SessionSpanProcessor": ".session",
+    "SessionSpanProcessor": ".session_context",
     "TokenBudgetUsage": ".record",
-    "TokenUsagePipeline": ".configure",
+    "TokenUsagePipeline": ".pipeline",
     "TokenUsageRecord": ".record",
     "TokenUsageSpanExporter": ".exporter",
-    "configure": ".configure",
+    "configure": ".pipeline",
     "extract_record": ".extract",
     "llm_call": ".instrumentation._manual",
-    "session": ".session",
+    "session": ".session_context",
 }
 
 __all__ = [

@@ -22,7 +22,7 @@ from otel_token_usage.instrumentation._openai_stream import (
     StreamProxy,
 )
 from otel_token_usage.instrumentation._span import LLMCallSpan
-from otel_token_usage.session import current_session
+from otel_token_usage.session_context import current_session
 
 __all__ = ["Api", "OpenAICall", "SdkTypes", "start_call"]
 

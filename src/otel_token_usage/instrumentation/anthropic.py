@@ -50,7 +50,7 @@ from otel_token_usage.instrumentation._anthropic_stream import (
     StreamProxy,
 )
 from otel_token_usage.instrumentation._span import LLMCallSpan, capture_content
-from otel_token_usage.session import current_session
+from otel_token_usage.session_context import current_session
 
 __all__ = ["AnthropicInstrumentor"]
 

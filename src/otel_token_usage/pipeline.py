@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from ._otlp import OtlpSettings, metric_reader, span_exporter, throttle_export_logs
 from .exporter import TokenUsageSpanExporter
+from .session_context import SessionSpanProcessor
 
 __all__ = ["DEFAULT_SHUTDOWN_TIMEOUT_S", "TokenUsagePipeline", "configure"]
 
@@ -271,9 +272,7 @@ def configure(
             _owns_meter_provider=owns_meter,
         )
         if session_processor:
-            stamper = _session_processor()
-            if stamper is not None:
-                pipeline._local.append(stamper)
+            pipeline._local.append(SessionSpanProcessor())
         pipeline._local.append(log_processor)
         if otlp.traces:
             pipeline.otlp_span_exporter = span_exporter(otlp)
@@ -316,12 +315,3 @@ def _meter_provider(
     reader = metric_reader(otlp)
     provider = MeterProvider([reader], resource=resource, shutdown_on_exit=False)
     return provider, reader, True  # set global by the caller once everything is built
-
-
-def _session_processor() -> SpanProcessor | None:
-    try:
-        from .session import SessionSpanProcessor  # noqa: PLC0415 - optional module
-    except ImportError:
-        _log.info("configure(): otel_token_usage.session not available; no session stamping")
-        return None
-    return SessionSpanProcessor()
