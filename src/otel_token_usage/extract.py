@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_FALLBACK_SESSION",
     "extract_line",
     "extract_record",
+    "is_inference",
     "is_llm_call",
     "record_line",
     "span_attributes",
@@ -124,13 +125,13 @@ _OTHER_NAMES = frozenset(
 }
 
 
-def is_llm_call(attrs: Mapping[str, AttributeValue]) -> bool:
-    """True for a span of one model inference that carries usage.
+def is_inference(attrs: Mapping[str, AttributeValue]) -> bool:
+    """True for a span of one model inference, judged by what is known when it starts.
 
     Inference is `gen_ai.operation.name` in chat/text_completion/generate_content, an
     OpenInference span of kind LLM, or (older OpenLLMetry) `llm.request.type` chat or
-    completion. Aggregates (agent, tool, workflow spans) are never calls even when they
-    carry summed usage, so no token is counted twice.
+    completion. Aggregates (agent, tool, workflow spans) are never inference even when
+    they carry summed usage, so no token is counted twice.
     """
     operation = attrs.get(a.GEN_AI_OPERATION_NAME)
     if operation is not None:
@@ -139,11 +140,13 @@ def is_llm_call(attrs: Mapping[str, AttributeValue]) -> bool:
         inference = kind == a.OPENINFERENCE_LLM_KIND
     else:
         inference = attrs.get(a.OPENLLMETRY_REQUEST_TYPE) in a.OPENLLMETRY_REQUEST_TYPES
-    return (
-        inference
-        and not a.USAGE_ATTRIBUTES.isdisjoint(attrs)
-        and attrs.get(a.OPENLLMETRY_SPAN_KIND) not in a.OPENLLMETRY_AGGREGATE_KINDS
-    )
+    return inference and attrs.get(a.OPENLLMETRY_SPAN_KIND) not in a.OPENLLMETRY_AGGREGATE_KINDS
+
+
+def is_llm_call(attrs: Mapping[str, AttributeValue]) -> bool:
+    """True for a finished inference span (`is_inference`) that carries usage: the
+    spans that become records."""
+    return not a.USAGE_ATTRIBUTES.isdisjoint(attrs) and is_inference(attrs)
 
 
 def record_line(  # noqa: PLR0917 - positional on purpose: called once per span

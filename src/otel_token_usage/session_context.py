@@ -34,6 +34,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import attributes as a
 from ._throttle import ThrottledLogger
+from .extract import is_inference
 from .record import BUDGET_FIELDS, TokenBudgetUsage
 
 __all__ = ["ActiveSession", "SessionScope", "SessionSpanProcessor", "current_session", "session"]
@@ -226,17 +227,6 @@ def _add_new_attributes(
     span.set_attributes(stamps)
 
 
-def _is_inference_start(attrs: Mapping[str, Any]) -> bool:
-    operation = attrs.get(a.GEN_AI_OPERATION_NAME)
-    if operation is not None:
-        inference = operation in a.INFERENCE_OPERATIONS
-    elif (kind := attrs.get(a.OPENINFERENCE_SPAN_KIND)) is not None:
-        inference = kind == a.OPENINFERENCE_LLM_KIND
-    else:
-        inference = attrs.get(a.OPENLLMETRY_REQUEST_TYPE) in a.OPENLLMETRY_REQUEST_TYPES
-    return inference and attrs.get(a.OPENLLMETRY_SPAN_KIND) not in a.OPENLLMETRY_AGGREGATE_KINDS
-
-
 def _own_session(attrs: Mapping[str, Any]) -> str | None:
     """The session the span names itself, read as the exporter reads it."""
     for name in _SESSION_NAMES:
@@ -290,7 +280,7 @@ class SessionSpanProcessor(SpanProcessor):
             return
         try:
             attrs = _attribute_dict(span)
-            if not _is_inference_start(attrs):
+            if not is_inference(attrs):
                 return
             own = _own_session(attrs)
             if own is not None and own != active.session_id:
