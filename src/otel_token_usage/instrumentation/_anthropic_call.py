@@ -67,8 +67,9 @@ class AnthropicCall:
             set_status_on_exception=False,
         )
 
-    def observe(self, event: object) -> None:
-        """Take one raw stream event into account. Never raises."""
+    def observe(self, event: object) -> bool:
+        """Take one raw stream event into account; every event reaches the caller
+        (True). Never raises."""
         try:
             kind = _get(event, "type")
             if kind == "message_start":
@@ -83,6 +84,7 @@ class AnthropicCall:
                 self._content.observe(kind, event)
         except Exception as exc:  # noqa: BLE001 - bookkeeping must not break the stream
             _warn.warning("event", "could not read an Anthropic stream event: %s", exc)
+        return True
 
     def record_message(self, message: object) -> None:
         """Take a complete `Message` (a JSON response, or a stream's final snapshot)

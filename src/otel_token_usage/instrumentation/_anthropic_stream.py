@@ -1,25 +1,20 @@
 """Wrappers that keep an Anthropic call's span open for as long as its stream lives.
 
-- `StreamProxy` / `AsyncStreamProxy` wrap the raw `Stream` / `AsyncStream` of
-  `messages.create(stream=True)`: every event passes through `AnthropicCall.observe`, and
-  the call finishes at exhaustion, `close()`, context exit, an exception while iterating,
-  or when the stream is garbage-collected unfinished (a `weakref.finalize` on the proxy,
-  which holds the call but is never referenced by it).
+- The raw `Stream` / `AsyncStream` of `messages.create(stream=True)` is wrapped in the
+  shared `_stream.StreamProxy` / `AsyncStreamProxy`, with the `AnthropicCall` as its
+  observer (see there for when the call finishes).
 - `StreamManagerProxy` / `AsyncStreamManagerProxy` wrap what `messages.stream(...)`
   returns. The request is sent on `__enter__`, so that is where the span starts; the
   `MessageStream` it yields reads its events from `_raw_stream`, which is replaced by a
   stream proxy, so iteration, `text_stream`, `until_done()` and `get_final_message()`
   all pass through the same single finish.
 
-Each proxy is the wrapped object to the application (attributes, `isinstance`), except
-that entering it as a context manager yields the proxy itself, so the events keep
-passing through it.
+Each proxy is the wrapped object to the application (attributes, `isinstance`).
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,13 +23,9 @@ import wrapt
 
 from otel_token_usage._throttle import ThrottledLogger
 from otel_token_usage.instrumentation._anthropic_call import AnthropicCall
+from otel_token_usage.instrumentation._stream import AsyncStreamProxy, StreamProxy
 
-__all__ = [
-    "AsyncStreamManagerProxy",
-    "AsyncStreamProxy",
-    "StreamManagerProxy",
-    "StreamProxy",
-]
+__all__ = ["AsyncStreamManagerProxy", "StreamManagerProxy"]
 
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
@@ -46,93 +37,6 @@ else:  # wrapt 1.x proxies are not subscriptable at runtime
 
 StartCall = Callable[[], AnthropicCall | None]
 """Starts the span of a call, or returns None when this call is not ours to trace."""
-
-
-class _CallOwner(_Proxy):
-    """Holds a call and finishes it once, at the latest when the proxy is collected."""
-
-    def __init__(self, wrapped: object, call: AnthropicCall) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_finalizer = weakref.finalize(self, call.finish)
-
-    def _self_finish(self, error: BaseException | None = None) -> None:
-        self._self_finalizer.detach()
-        self._self_call.finish(error)
-
-
-class StreamProxy(_CallOwner):
-    """A sync raw event stream whose events feed its call, finished exactly once."""
-
-    def __iter__(self) -> StreamProxy:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            event = self.__wrapped__.__next__()
-        except StopIteration:
-            self._self_finish()
-            raise
-        except BaseException as exc:
-            self._self_finish(exc)
-            raise
-        self._self_call.observe(event)
-        return event
-
-    def __enter__(self) -> StreamProxy:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the wrapped stream, then finish the call with what arrived."""
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_finish()
-
-
-class AsyncStreamProxy(_CallOwner):
-    """An async raw event stream whose events feed its call, finished exactly once."""
-
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            event = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_finish()
-            raise
-        except BaseException as exc:
-            self._self_finish(exc)
-            raise
-        self._self_call.observe(event)
-        return event
-
-    async def __aenter__(self) -> AsyncStreamProxy:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the wrapped stream, then finish the call with what arrived."""
-        try:
-            await self.__wrapped__.close()
-        finally:
-            self._self_finish()
 
 
 class StreamManagerProxy(_Proxy):
@@ -205,7 +109,7 @@ class AsyncStreamManagerProxy(_Proxy):
             _settle(self._self_call, self._self_stream)
 
 
-def _feed(stream: object, call: AnthropicCall, proxy: type[_CallOwner]) -> None:
+def _feed(stream: object, call: AnthropicCall, proxy: type[StreamProxy | AsyncStreamProxy]) -> None:
     """Route a `MessageStream`'s raw events through a proxy that feeds `call`."""
     try:
         raw = getattr(stream, "_raw_stream", None)

@@ -15,13 +15,9 @@ from typing import Any, Literal
 from opentelemetry.trace import Tracer
 
 from otel_token_usage._throttle import ThrottledLogger
-from otel_token_usage.instrumentation._openai_stream import (
-    AsyncStreamProxy,
-    ChatChunks,
-    ResponseEvents,
-    StreamProxy,
-)
+from otel_token_usage.instrumentation._openai_stream import ChatChunks, ResponseEvents
 from otel_token_usage.instrumentation._span import LLMCallSpan
+from otel_token_usage.instrumentation._stream import AsyncStreamProxy, StreamProxy
 from otel_token_usage.session_context import current_session
 
 __all__ = ["Api", "OpenAICall", "SdkTypes", "start_call"]

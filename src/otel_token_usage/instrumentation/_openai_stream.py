@@ -19,18 +19,15 @@ lifecycle events, usage from `response.completed` (or `.incomplete` / `.failed`)
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
-import wrapt
 from opentelemetry.trace import Status, StatusCode
 
 from otel_token_usage import attributes as a
 from otel_token_usage._throttle import ThrottledLogger
 from otel_token_usage.instrumentation._span import LLMCallSpan
 
-__all__ = ["AsyncStreamProxy", "ChatChunks", "ResponseEvents", "StreamObserver", "StreamProxy"]
+__all__ = ["ChatChunks", "ResponseEvents"]
 
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
@@ -44,18 +41,6 @@ _RESPONSE_LIFECYCLE = frozenset(
         "response.failed",
     }
 )
-
-
-class StreamObserver(Protocol):
-    """What a stream proxy reports to: each item, then the end (exactly once)."""
-
-    def observe(self, item: object) -> bool:
-        """Record what `item` says; False hides it from the caller. Never raises."""
-        ...
-
-    def finish(self, error: BaseException | None = None) -> None:
-        """End the call's span (later calls do nothing). Never raises."""
-        ...
 
 
 class _Observer:
@@ -162,104 +147,3 @@ def _unset_usage(chunk: Any, usage: object) -> None:
         fields_set = getattr(chunk, "__fields_set__", None)
     if isinstance(fields_set, set):
         fields_set.discard("usage")
-
-
-class StreamProxy(wrapt.ObjectProxy[Any]):
-    """The SDK's `Stream`, observed. Iterating, `close()` and `with` behave as the
-    SDK's do; the observer sees each item first and its span ends exactly once."""
-
-    def __init__(self, stream: Any, observer: StreamObserver) -> None:
-        super().__init__(stream)
-        self._self_observer = observer
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        observer = self._self_observer
-        while True:
-            try:
-                item = self.__wrapped__.__next__()
-            except StopIteration:
-                observer.finish()
-                raise
-            except BaseException as exc:
-                observer.finish(exc)
-                raise
-            if observer.observe(item):
-                return item
-
-    def close(self) -> None:
-        """Close the SDK stream, then end the span with the usage seen so far."""
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_observer.finish()
-
-    def __enter__(self) -> StreamProxy:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        observer: StreamObserver | None = getattr(self, "_self_observer", None)
-        if observer is not None:
-            observer.finish()
-
-
-class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
-    """The SDK's `AsyncStream`, observed; see `StreamProxy`."""
-
-    def __init__(self, stream: Any, observer: StreamObserver) -> None:
-        super().__init__(stream)
-        self._self_observer = observer
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self
-
-    async def __anext__(self) -> Any:
-        observer = self._self_observer
-        while True:
-            try:
-                item = await self.__wrapped__.__anext__()
-            except StopAsyncIteration:
-                observer.finish()
-                raise
-            except BaseException as exc:
-                observer.finish(exc)
-                raise
-            if observer.observe(item):
-                return item
-
-    async def close(self) -> None:
-        """Close the SDK stream, then end the span with the usage seen so far."""
-        try:
-            await self.__wrapped__.close()
-        finally:
-            self._self_observer.finish()
-
-    async def aclose(self) -> None:
-        """Alias of `close()`, as on the SDK's `AsyncStream`."""
-        await self.close()
-
-    async def __aenter__(self) -> AsyncStreamProxy:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    def __del__(self) -> None:
-        observer: StreamObserver | None = getattr(self, "_self_observer", None)
-        if observer is not None:
-            observer.finish()

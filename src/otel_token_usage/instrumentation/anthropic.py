@@ -45,11 +45,10 @@ from otel_token_usage.instrumentation._anthropic_content import input_content
 from otel_token_usage.instrumentation._anthropic_native import native_span_expected
 from otel_token_usage.instrumentation._anthropic_stream import (
     AsyncStreamManagerProxy,
-    AsyncStreamProxy,
     StreamManagerProxy,
-    StreamProxy,
 )
 from otel_token_usage.instrumentation._span import LLMCallSpan, capture_content
+from otel_token_usage.instrumentation._stream import AsyncStreamProxy, StreamProxy
 from otel_token_usage.session_context import current_session
 
 __all__ = ["AnthropicInstrumentor"]
