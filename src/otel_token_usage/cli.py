@@ -43,6 +43,8 @@ from .analysis import (
     write_timeline,
 )
 from .analysis import BadLines as _BadLines
+from .ingest import configure_parser as _configure_ingest
+from .ingest import run as _run_ingest
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -281,6 +283,13 @@ COMMANDS: list[Command] = [
         _run_validate,
     ),
     Command("schema", "print the JSON Schema of a log line", lambda _parser: None, _run_schema),
+    Command(
+        "ingest",
+        "build session logs from OTLP JSON trace files (collector `file` exporter), "
+        "optionally following them",
+        _configure_ingest,
+        _run_ingest,
+    ),
 ]
 """The subcommands, in help order."""
 
