@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import attributes as a
+from ._recent import RecentKeys
 from ._throttle import ThrottledLogger
 from .config import ExporterSettings, LineFormat
 from .extract import extract_line, span_attributes
@@ -99,8 +100,7 @@ class TokenUsageSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         # Lines (RecordLine) by session: kept for retry when the disk refused them.
         self._pending: dict[str, list[Any]] = {}
-        self._recent_ids: set[object] = set()
-        self._older_ids: set[object] = set()
+        self._recent_ids = RecentKeys(_RECENT_RESPONSE_IDS)
         self._is_shutdown = False
         self._warn = ThrottledLogger(_log)
 
@@ -159,7 +159,7 @@ class TokenUsageSpanExporter(SpanExporter):
     ) -> None:
         fallback = self.settings.fallback_session
         extended = self._extended
-        seen = self._seen
+        seen = self._recent_ids.seen
         for span in spans:
             try:
                 attrs = span_attributes(span)
@@ -178,18 +178,6 @@ class TokenUsageSpanExporter(SpanExporter):
                     calls.append((attrs, line, span.context))
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
                 self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
-
-    def _seen(self, response_id: object) -> bool:
-        """True if a span with this `gen_ai.response.id` was exported recently.
-
-        Remembers between `_RECENT_RESPONSE_IDS` and twice that many ids: two sets,
-        the older dropped whole when the newer fills, so every step is O(1)."""
-        if response_id in self._recent_ids or response_id in self._older_ids:
-            return True
-        self._recent_ids.add(response_id)
-        if len(self._recent_ids) >= _RECENT_RESPONSE_IDS:
-            self._older_ids, self._recent_ids = self._recent_ids, set()
-        return False
 
     def _write(self, groups: dict[str, list[Any]]) -> SpanExportResult:
         failed: dict[str, list[Any]] = {}
