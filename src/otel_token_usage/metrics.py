@@ -110,7 +110,7 @@ MetricKey = tuple[str, str, str, str | None]
 """(operation, provider, request model, response model): one attribute set."""
 
 _log = logging.getLogger(__name__)
-_DESCRIPTIONS = {
+DESCRIPTIONS: dict[str, str] = {
     TOKEN_USAGE: "Tokens of one LLM call, by gen_ai.token.type (input includes cached tokens).",
     INPUT_TOKENS: "Input tokens, including cache reads and writes.",
     OUTPUT_TOKENS: "Output tokens, including reasoning tokens.",
@@ -243,14 +243,14 @@ class TokenMetrics:
         histogram = meter.create_histogram(
             TOKEN_USAGE,
             unit=TOKEN_UNIT,
-            description=_DESCRIPTIONS[TOKEN_USAGE],
+            description=DESCRIPTIONS[TOKEN_USAGE],
             explicit_bucket_boundaries_advisory=list(TOKEN_USAGE_BUCKETS),
         )
         counters = tuple(
-            meter.create_counter(name, unit=TOKEN_UNIT, description=_DESCRIPTIONS[name])
+            meter.create_counter(name, unit=TOKEN_UNIT, description=DESCRIPTIONS[name])
             for name in COUNTERS
         )
-        cost = meter.create_counter(COST, unit=COST_UNIT, description=_DESCRIPTIONS[COST])
+        cost = meter.create_counter(COST, unit=COST_UNIT, description=DESCRIPTIONS[COST])
         self._instruments = _Instruments(provider, histogram, counters, cost)
         return self._instruments
 
