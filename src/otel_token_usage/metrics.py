@@ -30,12 +30,14 @@ Grafana panel to the trace and its session.
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
 from opentelemetry.metrics import Counter, Histogram, MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_context
 from opentelemetry.util.types import AttributeValue
@@ -239,6 +241,8 @@ class TokenMetrics:
         instruments = self._instruments
         if instruments is not None and instruments.provider is provider:
             return instruments
+        if self._given is None:
+            _flush_spans_before_metrics_at_exit()
         meter = provider.get_meter(METER_NAME)
         histogram = meter.create_histogram(
             TOKEN_USAGE,
@@ -337,3 +341,31 @@ class TokenMetrics:
             provider,
             COST,
         )
+
+
+_exit_flush_registered = False
+
+
+def _flush_spans_before_metrics_at_exit() -> None:
+    """Make the spans still queued at exit reach us while the global meter provider can
+    still record them.
+
+    The SDK (and `opentelemetry-instrument`) registers an exit hook that shuts the
+    MeterProvider down, then, in reverse registration order, the TracerProvider's,
+    whose batch processor exports its last spans to us only then: their metrics would
+    be dropped. A hook registered now, after the MeterProvider's, runs before it and
+    flushes the global tracer provider first. Registered once per process."""
+    global _exit_flush_registered  # noqa: PLW0603 - once per process, by design
+    if _exit_flush_registered:
+        return
+    _exit_flush_registered = True
+    atexit.register(_flush_global_tracer_provider)
+
+
+def _flush_global_tracer_provider() -> None:
+    flush = getattr(otel_trace.get_tracer_provider(), "force_flush", None)
+    if callable(flush):
+        try:
+            flush()
+        except Exception as exc:  # noqa: BLE001 - at exit, nothing may raise
+            _log.warning("token metrics: could not flush spans at exit: %s", exc)
