@@ -1,0 +1,219 @@
+"""What the examples share: their command line, their tracing set-up, and API clients
+that talk to the local fake provider unless a real API key is set.
+
+- `anthropic_client()`: with `ANTHROPIC_API_KEY` set, a client of the real Anthropic API
+  (real, billed calls to `ANTHROPIC_MODEL`, from `EXAMPLES_ANTHROPIC_MODEL`, default
+  `claude-sonnet-4-5`); without it, a client of `otel_token_usage.testing.FakeProvider`,
+  a server on 127.0.0.1 started for the example, which bills prompt caching as the API
+  does. `openai_client()` likewise with `OPENAI_API_KEY` and `EXAMPLES_OPENAI_MODEL`
+  (default `gpt-4.1-mini`). The fake is the default: no key, no network, no cost.
+- `token_usage_provider()`: the set-up every instrumented example uses, a
+  `TracerProvider` with `SessionSpanProcessor` and then a `BatchSpanProcessor` around
+  `TokenUsageSpanExporter`.
+- `session_logs()`: the logs the analysis examples read (written by the demo if none);
+  `model_rates()`: the model prices they use.
+- `show_log()`: the session log's lines, and a table of what each line says;
+  `billed_counts()` / `logged_counts()` put a call's usage and its line side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
+from otel_token_usage.analysis import PriceBook
+from otel_token_usage.storage import LOG_FILE_NAME, SessionLogWriter
+from otel_token_usage.testing import FakeProvider
+
+__all__ = [
+    "ANTHROPIC_MODEL",
+    "OPENAI_MODEL",
+    "SYSTEM_PROMPT",
+    "Counts",
+    "ModelRates",
+    "anthropic_client",
+    "arguments",
+    "billed_counts",
+    "fresh_log",
+    "logged_counts",
+    "model_rates",
+    "openai_client",
+    "session_logs",
+    "show_log",
+    "token_usage_provider",
+]
+
+ANTHROPIC_MODEL = os.environ.get("EXAMPLES_ANTHROPIC_MODEL") or "claude-sonnet-4-5"
+OPENAI_MODEL = os.environ.get("EXAMPLES_OPENAI_MODEL") or "gpt-4.1-mini"
+
+# Over 1,024 tokens, so that the real APIs cache it too (their minimum cacheable prefix).
+SYSTEM_PROMPT = "You are a careful coding agent. " + " ".join(
+    f"Rule {n}: read the relevant files before changing anything, run the tests after every "
+    "change, keep each change small, and report exactly what you did and why."
+    for n in range(1, 41)
+)
+
+
+def arguments(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the `--sessions-dir` option every example takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--sessions-dir",
+        type=Path,
+        default=Path("sessions"),
+        help="root of the session directories (default: ./sessions)",
+    )
+    return parser
+
+
+def session_logs(sessions_dir: Path) -> list[Path]:
+    """The session logs under `sessions_dir`; when there are none yet, the demo agent
+    (`python -m otel_token_usage.demo`, offline) is run first to write one."""
+    logs = sorted(sessions_dir.glob(f"*/{LOG_FILE_NAME}"))
+    if not logs:
+        # Imported here: only the analysis examples use the demo (and its time-machine).
+        from otel_token_usage import demo  # noqa: PLC0415
+
+        print(
+            f"No session logs under {sessions_dir}: running the demo agent to write one.",
+            file=sys.stderr,  # stdout is the analysis' own (it may be JSON)
+        )
+        logs = [demo.run(sessions_dir)]
+    return logs
+
+
+def fresh_log(sessions_dir: Path, session_id: str) -> Path:
+    """The path of the session's log, emptied so that the example shows its own lines."""
+    log = SessionLogWriter(sessions_dir).path_of(session_id)
+    log.unlink(missing_ok=True)
+    return log
+
+
+def token_usage_provider(sessions_dir: Path, service_name: str) -> TracerProvider:
+    """A `TracerProvider` whose LLM spans become lines under `sessions_dir`.
+
+    `SessionSpanProcessor` comes first, so that `session(...)` is stamped onto each LLM
+    span when it starts; the exporter runs later, in the batch processor's thread.
+    """
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(BatchSpanProcessor(TokenUsageSpanExporter(sessions_dir)))
+    return provider
+
+
+@contextmanager
+def anthropic_client(**options: Any) -> Iterator[anthropic.Anthropic]:
+    """The real Anthropic API if `ANTHROPIC_API_KEY` is set, else the local fake."""
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        print(f"API: Anthropic, model {ANTHROPIC_MODEL} (ANTHROPIC_API_KEY is set)\n")
+        yield anthropic.Anthropic(**options)
+        return
+    with FakeProvider() as fake:
+        print(f"API: the local fake provider at {fake.base_url} (no ANTHROPIC_API_KEY)\n")
+        yield anthropic.Anthropic(base_url=fake.base_url, api_key="fake", max_retries=0, **options)
+
+
+@contextmanager
+def openai_client(**options: Any) -> Iterator[openai.OpenAI]:
+    """The real OpenAI API if `OPENAI_API_KEY` is set, else the local fake."""
+    if os.environ.get("OPENAI_API_KEY"):
+        print(f"API: OpenAI, model {OPENAI_MODEL} (OPENAI_API_KEY is set)\n")
+        yield openai.OpenAI(**options)
+        return
+    with FakeProvider() as fake:
+        print(f"API: the local fake provider at {fake.openai_base_url} (no OPENAI_API_KEY)\n")
+        yield openai.OpenAI(base_url=fake.openai_base_url, api_key="fake", max_retries=0, **options)
+
+
+def show_log(log: Path, notes: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Print the log's lines, then one row per line: prompt size, its parts, the cache-hit
+    ratio and the note given for that call. Returns the parsed lines."""
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    print(f"{len(lines)} lines in {log}:\n")
+    for line in lines:
+        print(line)
+    records: list[dict[str, Any]] = [json.loads(line) for line in lines]
+    print(
+        f"\n{'#':>2}  {'model':<20} {'prompt':>7} {'fresh':>7} {'read':>7} {'write':>7} "
+        f"{'output':>6}   hit  note"
+    )
+    for number, rec in enumerate(records, start=1):
+        read, write = rec["cache_read_input_tokens"], rec["cache_creation_input_tokens"]
+        prompt = rec["input_tokens"] + read + write
+        hit = read / prompt if prompt else 0.0
+        note = notes[number - 1] if number <= len(notes) else ""
+        print(
+            f"{number:>2}  {rec['model']:<20} {prompt:>7} {rec['input_tokens']:>7} {read:>7} "
+            f"{write:>7} {rec['output_tokens']:>6}  {hit:4.0%}  {note}"
+        )
+    print()
+    return records
+
+
+Counts = tuple[int, int, int, int]
+"""(fresh input, cache read, cache write, output) of one call."""
+
+
+def billed_counts(usage: anthropic.types.Usage) -> Counts:
+    """The `Counts` of an Anthropic `Usage`, as the SDK handed it to the caller."""
+    return (
+        usage.input_tokens or 0,
+        usage.cache_read_input_tokens or 0,
+        usage.cache_creation_input_tokens or 0,
+        usage.output_tokens or 0,
+    )
+
+
+def logged_counts(record: Mapping[str, Any]) -> Counts:
+    """The `Counts` of a session-log line."""
+    return (
+        record["input_tokens"],
+        record["cache_read_input_tokens"],
+        record["cache_creation_input_tokens"],
+        record["output_tokens"],
+    )
+
+
+ModelRates = tuple[str, str, float, float, float, float, float]
+"""(provider, model, then USD per million tokens of fresh input, cache reads, 5-minute
+cache writes, 1-hour cache writes and output)."""
+
+
+def model_rates(models: Iterable[tuple[str, str, str]]) -> list[ModelRates]:
+    """The prices of `(provider, model, day)` from `genai-prices`' bundled data (offline),
+    as the `token-usage` commands use them; a model without a known price is left out.
+
+    Only the base tier (prompts under e.g. 200k tokens) is given: enough for these
+    examples; `token-usage cost` prices every tier and day exactly.
+    """
+    book = PriceBook()
+    table: list[ModelRates] = []
+    for provider, model, day in models:
+        price = book.price(provider, model, day)
+        if price is not None:
+            r = price.tiers[0]
+            table.append(
+                (
+                    provider,
+                    model,
+                    float(r.input),
+                    float(r.cache_read),
+                    float(r.cache_write_5m),
+                    float(r.cache_write_1h),
+                    float(r.output),
+                )
+            )
+    return table

@@ -1,0 +1,1 @@
+"""Zero code: an app with no OpenTelemetry code, run under `opentelemetry-instrument`."""
