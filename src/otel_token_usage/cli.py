@@ -10,6 +10,8 @@ line on stderr and a non-zero exit status, never a traceback (set
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import re
 import sys
@@ -43,8 +45,6 @@ from .analysis import (
     write_timeline,
 )
 from .analysis import BadLines as _BadLines
-from .ingest import configure_parser as _configure_ingest
-from .ingest import run as _run_ingest
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -251,6 +251,19 @@ def _run_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_ingest(parser: argparse.ArgumentParser) -> None:
+    # `ingest` needs the OpenTelemetry SDK and pydantic: imported for that command only.
+    from .ingest import configure_parser  # noqa: PLC0415
+
+    configure_parser(parser)
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from .ingest import run  # noqa: PLC0415 - see _configure_ingest
+
+    return run(args)
+
+
 COMMANDS: list[Command] = [
     Command(
         "report",
@@ -294,22 +307,36 @@ COMMANDS: list[Command] = [
 """The subcommands, in help order."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command in `COMMANDS`."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of every command in `COMMANDS`. With `only` (a command's
+    name), the other commands are listed but their arguments are not set up, so that
+    what they import is not loaded."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Analyse token-usage.jsonl session logs offline."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(child)
+        if only is None or command.name == only:
+            command.configure(child)
         child.set_defaults(_run=command.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `token-usage` with `argv` (default: the process's); returns the exit status."""
-    parser = build_parser()
+    """Run `token-usage` with `argv` (default: the process's); returns the exit status.
+
+    Run as the program (`argv` None), it also tunes the process's garbage collector for
+    a short run: collections are rarer, and none scan the objects still alive at exit."""
+    if argv is None:
+        # The price data alone is tens of thousands of long-lived objects, which the
+        # default pace (a collection every 700 new objects) and the exit's collections
+        # would scan again and again.
+        gc.set_threshold(100_000, 50, 100)
+        atexit.register(gc.freeze)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    named = argv[0] if argv and any(command.name == argv[0] for command in COMMANDS) else None
+    parser = build_parser(named)
     args = parser.parse_args(argv)
     try:
         status: int = args._run(args)

@@ -16,6 +16,8 @@ from typing import Annotated, Any
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._record_fields import EXTENSION_FIELDS, SEED_FIELDS
+
 __all__ = [
     "BUDGET_FIELDS",
     "COUNT_LIMITS",
@@ -151,11 +153,10 @@ class TokenUsageRecord(BaseModel):
         return self.model_dump_json(exclude=exclude, exclude_none=True)
 
 
-SEED_FIELDS: tuple[str, ...] = tuple(TokenUsageRecord.model_fields)[:20]
-"""The twenty fields of the Rust record, in line order."""
-
-EXTENSION_FIELDS: tuple[str, ...] = tuple(TokenUsageRecord.model_fields)[20:]
-"""Fields this project adds after field 20, each written only when known."""
+# SEED_FIELDS and EXTENSION_FIELDS are defined once, in `_record_fields` (importable
+# without pydantic); the model must declare exactly those fields, in that order.
+if tuple(TokenUsageRecord.model_fields) != (*SEED_FIELDS, *EXTENSION_FIELDS):
+    raise RuntimeError("TokenUsageRecord's fields differ from _record_fields' names")
 
 BUDGET_FIELDS: tuple[str, ...] = SEED_FIELDS[10:]
 """The record fields copied from a `TokenBudgetUsage` (0/false without one)."""

@@ -1,22 +1,28 @@
 """Folding one log file into token sums per (session, provider, model, day, price tier).
 
-This is the hot loop of `report` and `cost`; it runs in worker processes (one file per
-task), so everything here is picklable and kept lean: a block of lines is decoded in
-one call and, in the common case (one session, model and day per block), summed with a
-handful of C-level passes instead of a Python loop per line.
+This is the hot loop of `report` and `cost`; it runs in worker processes, so everything
+here is picklable and kept lean. A block of lines is decoded in one call, by a decoder
+narrowed to the provider and model of the block's first line (so the decoder checks that
+they hold for the whole block), and, in the common case (one session, provider and model
+per block, lines in time order), summed with a few C-level passes (`map`/`sum`/`min`/
+`max`) per block, never a Python loop per line: the block is cut into days by bisecting
+its timestamps, and a price tier split is only looked for when the block's largest
+prompt passes a tier boundary.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import add, and_, attrgetter, itemgetter
 from typing import Any
 
+from ._one_model import decode_one_model_block
 from ._reader import BadLines, LogFile, decode_block, iter_blocks, parse_lines
 
-__all__ = ["FileFold", "GroupKey", "Sums", "fold_file"]
+__all__ = ["FileFold", "GroupKey", "Sums", "Thresholds", "fold_file", "settle_tiers"]
 
 GroupKey = tuple[str, str, str, str, int]
 """(session_id, provider, model, UTC day, price tier)."""
@@ -24,7 +30,9 @@ GroupKey = tuple[str, str, str, str, int]
 
 @dataclass(slots=True)
 class Sums:
-    """Token sums of a group of calls and the first and last call's `ts`."""
+    """Token sums of a group of calls and the first and last call's `ts`; `prompts` is
+    the (smallest, largest) prompt of the calls when they were folded without price
+    tiers, else None."""
 
     calls: int
     input_tokens: int
@@ -35,6 +43,7 @@ class Sums:
     thinking_tokens: int
     first_ts: str
     last_ts: str
+    prompts: tuple[int, int] | None = None
 
     def merge(self, other: Sums) -> None:
         """Add `other` into these sums (counts summed, first/last timestamps widened)."""
@@ -47,9 +56,29 @@ class Sums:
         self.thinking_tokens += other.thinking_tokens
         self.first_ts = min(self.first_ts, other.first_ts)
         self.last_ts = max(self.last_ts, other.last_ts)
+        if self.prompts is not None and other.prompts is not None:
+            low, high = other.prompts
+            self.prompts = (min(self.prompts[0], low), max(self.prompts[1], high))
+
+    def __reduce__(self) -> tuple[type[Sums], tuple[Any, ...]]:
+        # Worker results carry thousands of these: a plain tuple pickles several times
+        # faster than the slots state a dataclass gets by default.
+        return Sums, (
+            self.calls,
+            self.input_tokens,
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+            self.cache_creation_1h_input_tokens,
+            self.output_tokens,
+            self.thinking_tokens,
+            self.first_ts,
+            self.last_ts,
+            self.prompts,
+        )
 
 
 Thresholds = Callable[[str, str, str], tuple[int, ...]]
+"""(provider, model, UTC day) -> the prompt sizes at which its price changes."""
 
 
 @dataclass(slots=True)
@@ -66,40 +95,47 @@ class FileFold:
 
 def fold_file(
     log: LogFile,
-    thresholds: Thresholds,
+    thresholds: Thresholds | None,
     since: str | None,
     until: str | None,
     on_block: Callable[[int], None] | None = None,
 ) -> FileFold:
     """Sum the usable lines of `log` whose `ts` is in [since, until) into a `FileFold`;
-    `on_block` is told the size of each block read."""
+    `on_block` is told the size of each block read.
+
+    Without `thresholds` (price data not at hand), every group is put in tier 0 and
+    carries its range of prompt sizes (`Sums.prompts`), for `settle_tiers` later."""
     fold = FileFold(session_id=None)
     name = "<stdin>" if log.path == "-" else log.path
+    one_model = True  # until a block mixes providers or models, expect none will
     for first_line, lines, block in iter_blocks(log):
         if on_block is not None:
             on_block(len(block))
-        records = decode_block(block, lines)
-        rows: Iterable[Any]
+        records = decode_one_model_block(block, lines) if one_model else None
+        if records is None:
+            one_model = False
+            records = decode_block(block, lines)
         if records is not None:
             fold.calls += len(records)
             if fold.session_id is None and records:
                 fold.session_id = records[0].session_id
-            if _fold_block(fold.groups, records, thresholds, since, until):
-                continue
-            rows = map(_ROW, records)
-        else:
-            calls = list(parse_lines(name, first_line, block, fold.bad))
-            fold.calls += len(calls)
-            if calls and fold.session_id is None:
-                fold.session_id = calls[0].session_id
-            rows = map(_ROW, calls)
-        _fold_rows(fold.groups, rows, thresholds, since, until)
+            if since is not None or until is not None:
+                records = _in_range(records, since, until)
+            if records:
+                _fold_block(fold.groups, records, thresholds, one_model)
+            continue
+        calls = list(parse_lines(name, first_line, block, fold.bad))
+        fold.calls += len(calls)
+        if calls and fold.session_id is None:
+            fold.session_id = calls[0].session_id
+        _fold_rows(fold.groups, map(_ROW, calls), thresholds, since, until)
     if fold.session_id is None:
         fold.session_id = log.session_hint
     return fold
 
 
 _MAX_SPLIT = 16
+_LAST_CHAR = 0x10FFFF
 _DAY = itemgetter(slice(0, 10))
 _TS = attrgetter("ts")
 _SESSION = attrgetter("session_id")
@@ -125,26 +161,6 @@ _ROW = attrgetter(
 )
 
 
-def _fold_block(
-    groups: dict[GroupKey, Sums],
-    records: list[Any],
-    thresholds: Thresholds,
-    since: str | None,
-    until: str | None,
-) -> bool:
-    # Splits the block into parts of one session, provider, model, day and tier, each
-    # selected and summed in C-level passes (map/compress/sum), never a Python loop per
-    # line. Returns False (nothing added) when the block mixes too many keys for that.
-    if since is not None or until is not None:
-        records = _in_range(records, since, until)
-    parts = _partition(records)
-    if parts is None:
-        return False
-    for part, stamps in parts:
-        _fold_part(groups, part, stamps, thresholds)
-    return True
-
-
 def _in_range(records: list[Any], since: str | None, until: str | None) -> list[Any]:
     if since is not None:
         records = list(compress(records, map(since.__le__, map(_TS, records))))
@@ -153,73 +169,157 @@ def _in_range(records: list[Any], since: str | None, until: str | None) -> list[
     return records
 
 
-def _partition(records: list[Any]) -> list[tuple[list[Any], list[str]]] | None:
+def _fold_block(
+    groups: dict[GroupKey, Sums], records: list[Any], thresholds: Thresholds | None, one_model: bool
+) -> None:
+    parts = _split_keys(records, (_SESSION,) if one_model else (_SESSION, _PROVIDER, _MODEL))
+    if parts is None:
+        _fold_rows(groups, map(_ROW, records), thresholds, None, None)
+        return
+    for part in parts:
+        stamps = list(map(_TS, part))
+        days = _days(stamps)
+        if days is not None:
+            for start, stop, first, last in days:
+                whole = len(days) == 1
+                _fold_part(groups, part if whole else part[start:stop], first, last, thresholds)
+            continue
+        by_day = _split_days(part, stamps)
+        if by_day is None:
+            _fold_rows(groups, map(_ROW, part), thresholds, None, None)
+            continue
+        for day_part, day_stamps in by_day:
+            _fold_part(groups, day_part, min(day_stamps), max(day_stamps), thresholds)
+
+
+def _split_keys(
+    records: list[Any], getters: tuple[Callable[[Any], str], ...]
+) -> list[list[Any]] | None:
+    # Parts of one value of each getter (usually the block itself), or None when the block
+    # mixes too many values for compress passes to pay.
     parts = [records]
-    for getter in (_SESSION, _PROVIDER, _MODEL, None):
+    for getter in getters:
         split: list[list[Any]] = []
         for part in parts:
-            values = list(map(_DAY, map(_TS, part)) if getter is None else map(getter, part))
-            distinct = set(values)
-            if len(distinct) == 1:
+            if len(set(map(getter, part))) == 1:
                 split.append(part)
-            elif len(distinct) > _MAX_SPLIT:
+                continue
+            values = list(map(getter, part))
+            distinct = set(values)
+            if len(distinct) > _MAX_SPLIT:
                 return None
-            else:
-                split.extend(list(compress(part, map(v.__eq__, values))) for v in distinct)
+            split.extend(list(compress(part, map(value.__eq__, values))) for value in distinct)
         parts = split
-    return [(part, list(map(_TS, part))) for part in parts if part]
+    return parts
+
+
+def _days(stamps: list[str]) -> list[tuple[int, int, str, str]] | None:
+    # [(start, stop, first ts, last ts)] per UTC day when each day's lines are contiguous
+    # (lines come in time order), else None. A day's lines are exactly those whose `ts`
+    # is in [day, day with its last character incremented), i.e. starts with the
+    # 10-character day; each cut found by bisection is checked, not assumed.
+    first, last = min(stamps), max(stamps)
+    days: list[tuple[int, int, str, str]] = []
+    start = 0
+    while first[:10] != last[:10]:
+        if len(first) < 10 or ord(first[9]) == _LAST_CHAR:
+            return None
+        end = first[:9] + chr(ord(first[9]) + 1)
+        cut = bisect_left(stamps, end, start)
+        if cut in (start, len(stamps)):
+            return None
+        head_last = max(stamps[start:cut])
+        rest_first = min(stamps[cut:])
+        if head_last >= end or rest_first < end:
+            return None
+        days.append((start, cut, first, head_last))
+        start, first = cut, rest_first
+    days.append((start, len(stamps), first, last))
+    return days
+
+
+def _split_days(part: list[Any], stamps: list[str]) -> list[tuple[list[Any], list[str]]] | None:
+    # Lines of several days interleaved: one compress pass per day (None if too many).
+    days = list(map(_DAY, stamps))
+    distinct = set(days)
+    if len(distinct) > _MAX_SPLIT:
+        return None
+    split = []
+    for day in distinct:
+        keep = list(map(day.__eq__, days))
+        split.append((list(compress(part, keep)), list(compress(stamps, keep))))
+    return split
 
 
 def _fold_part(
-    groups: dict[GroupKey, Sums], part: list[Any], stamps: list[str], thresholds: Thresholds
+    groups: dict[GroupKey, Sums],
+    part: list[Any],
+    first: str,
+    last: str,
+    thresholds: Thresholds | None,
 ) -> None:
-    head = part[0]
-    day = stamps[0][:10]
-    steps = thresholds(head.provider, head.model, day)
-    if steps:
-        prompts = list(map(add, map(add, map(_INPUT, part), map(_READ, part)), map(_WRITE, part)))
-        low, high = _tier(steps, min(prompts)), _tier(steps, max(prompts))
-        if low != high:
-            for tier in range(low, high + 1):
-                lower = steps[tier - 1] if tier else -1
-                upper = steps[tier] if tier < len(steps) else None
-                keep = map(lower.__lt__, prompts)
-                if upper is not None:
-                    keep = map(and_, keep, map(upper.__ge__, prompts))
-                chosen = list(compress(part, keep))
-                if chosen:
-                    _sum_into(groups, chosen, list(map(_TS, chosen)), day, tier)
-            return
-        _sum_into(groups, part, stamps, day, low)
+    # One session, provider, model and day; split by price tier only if the largest
+    # prompt passes a tier boundary and the smallest does not.
+    if thresholds is None:
+        prompts = list(_prompts(part))
+        _sum_into(groups, part, first, last, 0, (min(prompts), max(prompts)))
         return
-    _sum_into(groups, part, stamps, day, 0)
+    head = part[0]
+    day = first[:10]
+    steps = thresholds(head.provider, head.model, day)
+    tier = 0
+    if steps:
+        tier = _tier(steps, max(_prompts(part)))
+        if tier:
+            prompts = list(_prompts(part))
+            low = _tier(steps, min(prompts))
+            if low != tier:
+                for each in range(low, tier + 1):
+                    lower = steps[each - 1] if each else -1
+                    keep = map(lower.__lt__, prompts)
+                    if each < len(steps):
+                        keep = map(and_, keep, map(steps[each].__ge__, prompts))
+                    chosen = list(compress(part, keep))
+                    if chosen:
+                        stamps = list(map(_TS, chosen))
+                        _sum_into(groups, chosen, min(stamps), max(stamps), each)
+                return
+    _sum_into(groups, part, first, last, tier)
 
 
-def _sum_into(
-    groups: dict[GroupKey, Sums], part: list[Any], stamps: list[str], day: str, tier: int
+def _prompts(part: list[Any]) -> Iterable[int]:
+    return map(add, map(add, map(_INPUT, part), map(_READ, part)), map(_WRITE, part))
+
+
+def _sum_into(  # noqa: PLR0917
+    groups: dict[GroupKey, Sums],
+    part: list[Any],
+    first: str,
+    last: str,
+    tier: int,
+    prompts: tuple[int, int] | None = None,
 ) -> None:
-    hours = list(map(_WRITE_1H, part))
-    if None in hours:
-        hours = [0 if hour is None else hour for hour in hours]
+    # `part` is of one session, provider, model, day (that of `first`) and tier.
     head = part[0]
     sums = Sums(
         len(part),
         sum(map(_INPUT, part)),
         sum(map(_READ, part)),
         sum(map(_WRITE, part)),
-        sum(hours),
+        sum(filter(None, map(_WRITE_1H, part))),  # None where a line lacks the field
         sum(map(_OUTPUT, part)),
         sum(map(_THINKING, part)),
-        min(stamps),
-        max(stamps),
+        first,
+        last,
+        prompts,
     )
-    _add(groups, (head.session_id, head.provider, head.model, day, tier), sums)
+    _add(groups, (head.session_id, head.provider, head.model, first[:10], tier), sums)
 
 
 def _fold_rows(
     groups: dict[GroupKey, Sums],
     rows: Iterable[tuple[Any, ...]],
-    thresholds: Thresholds,
+    thresholds: Thresholds | None,
     since: str | None,
     until: str | None,
 ) -> None:
@@ -227,13 +327,51 @@ def _fold_rows(
         if (since is not None and ts < since) or (until is not None and ts >= until):
             continue
         day = ts[:10]
-        steps = thresholds(provider, model, day)
-        tier = _tier(steps, fresh + read + write) if steps else 0
+        prompt = fresh + read + write
+        steps = thresholds(provider, model, day) if thresholds is not None else ()
         _add(
             groups,
-            (session, provider, model, day, tier),
-            Sums(1, fresh, read, write, hour or 0, out, think, ts, ts),
+            (session, provider, model, day, _tier(steps, prompt) if steps else 0),
+            Sums(
+                1,
+                fresh,
+                read,
+                write,
+                hour or 0,
+                out,
+                think,
+                ts,
+                ts,
+                None if thresholds is not None else (prompt, prompt),
+            ),
         )
+
+
+def settle_tiers(fold: FileFold, thresholds: Thresholds) -> bool:
+    """Put the groups of a `fold_file` made without thresholds in their price tier. False
+    (and `fold` unchanged) when a group's prompts span a tier boundary: the file must then
+    be folded again, with thresholds."""
+    settled: dict[GroupKey, Sums] = {}
+    for (session, provider, model, day, _tier_0), sums in fold.groups.items():
+        steps = thresholds(provider, model, day)
+        tier = 0
+        if steps and sums.prompts is not None:
+            tier = _tier(steps, sums.prompts[0])
+            if tier != _tier(steps, sums.prompts[1]):
+                return False
+        settled[(session, provider, model, day, tier)] = Sums(
+            sums.calls,
+            sums.input_tokens,
+            sums.cache_read_input_tokens,
+            sums.cache_creation_input_tokens,
+            sums.cache_creation_1h_input_tokens,
+            sums.output_tokens,
+            sums.thinking_tokens,
+            sums.first_ts,
+            sums.last_ts,
+        )
+    fold.groups = settled
+    return True
 
 
 def _tier(steps: tuple[int, ...], prompt: int) -> int:

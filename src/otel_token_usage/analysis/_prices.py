@@ -28,27 +28,23 @@ order, before the library's data.
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import tomllib
+import sys
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from genai_prices import Usage, data_snapshot
-from genai_prices.types import ModelPrice, Tier, TieredPrices
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+if TYPE_CHECKING:
+    from genai_prices.types import ModelPrice, TieredPrices
 
-from ._reader import AnalysisError
+    from ._price_file import PriceEntry
 
 __all__ = ["Price", "PriceBook", "Rates", "TokenSums"]
 
 _MILLION = Decimal(1_000_000)
 _REQUESTS_KEY = "requests_kcount"
-_Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,53 +108,16 @@ class Price:
         return tokens / _MILLION + self.per_request * sums.calls / 1000
 
 
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(min_length=1)
-    provider: str | None = None
-    input_mtok: _Amount | _TierSpec
-    output_mtok: _Amount | _TierSpec
-    cache_read_mtok: _Amount | _TierSpec | None = None
-    cache_write_mtok: _Amount | _TierSpec | None = None
-    cache_write_1h_mtok: _Amount | _TierSpec | None = None
-
-    def matches(self, provider: str, model: str) -> bool:
-        if self.provider is not None and self.provider.lower() != provider.lower():
-            return False
-        return fnmatch.fnmatchcase(model.lower(), self.model.lower())
-
-
-class _TierStep(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    start: int = Field(ge=0)
-    price: _Amount
-
-
-class _TierSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    base: _Amount
-    tiers: list[_TierStep]
-
-
-class _PriceFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    models: list[_Entry]
-
-
-_Entry.model_rebuild()
-
-
 @dataclass
 class PriceBook:
     """Finds the `Price` of a provider's model on a UTC day: first in the user's entries,
     then in `genai-prices`' bundled data. Never touches the network. Lookups are cached;
-    models without a price are remembered in `unknown` as (provider, model)."""
+    models without a price are remembered in `unknown` as (provider, model).
 
-    entries: tuple[_Entry, ...] = ()
+    `genai-prices` (a tenth of a second to import) is loaded on the first lookup, not
+    before."""
+
+    entries: tuple[PriceEntry, ...] = ()
     unknown: set[tuple[str, str]] = field(default_factory=set)
     _cache: dict[tuple[str, str, str], Price | None] = field(default_factory=dict, repr=False)
 
@@ -166,19 +125,9 @@ class PriceBook:
     def from_file(cls, path: str | Path) -> PriceBook:
         """A book with the entries of a TOML or JSON price file (see the module docstring).
         Raises `AnalysisError` with a one-line reason if the file is unreadable or wrong."""
-        path = Path(path)
-        try:
-            text = path.read_bytes()
-        except OSError as error:
-            raise AnalysisError(f"{path}: {error.strerror or error}") from None
-        try:
-            raw: Any = (
-                json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text.decode())
-            )
-            parsed = _PriceFile.model_validate(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise AnalysisError(f"{path}: not a valid price file: {_one_line(error)}") from None
-        return cls(entries=tuple(parsed.models))
+        from ._price_file import read_price_file  # noqa: PLC0415 - pydantic, only for files
+
+        return cls(entries=read_price_file(Path(path)))
 
     def price(self, provider: str, model: str, day: str) -> Price | None:
         """The price in force on `day` (`YYYY-MM-DD`, UTC), or None if no source knows it."""
@@ -193,9 +142,27 @@ class PriceBook:
             self.unknown.add((provider, model))
         return found
 
+    def lookups(self) -> dict[tuple[str, str, str], Price | None]:
+        """Every (provider, model, day) looked up so far and what was found (None: no
+        price), for `remember` in another book."""
+        return dict(self._cache)
+
+    def remember(self, lookups: dict[tuple[str, str, str], Price | None]) -> None:
+        """Take lookups another book with the same entries made (in a worker process), so
+        that asking for them here needs no price data loaded."""
+        for key, found in lookups.items():
+            if self._cache.setdefault(key, found) is None:
+                self.unknown.add(key[:2])
+
+    def data_loaded(self) -> bool:
+        """Whether `genai-prices`' data is loaded in this process (see `preload`)."""
+        return "genai_prices.data" in sys.modules
+
     def preload(self) -> None:
         """Load the bundled price data now (worker processes forked after this share it
         instead of each loading it again)."""
+        from genai_prices import data_snapshot  # noqa: PLC0415 - see the class docstring
+
         data_snapshot.get_snapshot()
 
     def thresholds(self, provider: str, model: str, day: str) -> tuple[int, ...]:
@@ -204,13 +171,12 @@ class PriceBook:
         return found.thresholds if found is not None else ()
 
     def _lookup(self, provider: str, model: str, day: str) -> Price | None:
+        from genai_prices import data_snapshot  # noqa: PLC0415 - see the class docstring
+        from genai_prices.types import ModelPrice  # noqa: PLC0415
+
         for entry in self.entries:
             if entry.matches(provider, model):
-                values = {
-                    name: _to_library(value)
-                    for name, value in entry.model_dump(exclude={"model", "provider"}).items()
-                    if value is not None
-                }
+                values = {name: _to_library(value) for name, value in entry.prices().items()}
                 return _flatten(entry.model, "price file", ModelPrice(**values))
         snapshot = data_snapshot.get_snapshot()
         found = None
@@ -223,7 +189,10 @@ class PriceBook:
         if found is None:
             return None
         _provider, info = found
-        when = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+        try:
+            when = datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+        except ValueError:
+            return None  # the calls' `ts` holds no date: no dated price applies
         return _flatten(info.id, "genai-prices", info.get_prices(when))
 
     def __getstate__(self) -> dict[str, Any]:
@@ -235,6 +204,8 @@ class PriceBook:
 
 
 def _to_library(value: Any) -> Decimal | TieredPrices:
+    from genai_prices.types import Tier, TieredPrices  # noqa: PLC0415
+
     if isinstance(value, dict):
         steps = [Tier(start=step["start"], price=step["price"]) for step in value["tiers"]]
         return TieredPrices(base=value["base"], tiers=steps)
@@ -242,6 +213,8 @@ def _to_library(value: Any) -> Decimal | TieredPrices:
 
 
 def _flatten(model_id: str, source: str, price: ModelPrice) -> Price:
+    from genai_prices.types import ModelPrice, TieredPrices  # noqa: PLC0415
+
     values = {k: v for k, v in vars(price).items() if not k.startswith("_") and v is not None}
     per_request = values.pop(_REQUESTS_KEY, Decimal(0))
     if isinstance(per_request, TieredPrices):
@@ -261,6 +234,8 @@ def _flatten(model_id: str, source: str, price: ModelPrice) -> Price:
 def _probe(price: ModelPrice) -> Rates:
     # The library's billing is linear in the token kinds, so pricing a million tokens of
     # each kind on its own gives exact per-kind rates, fallbacks included.
+    from genai_prices import Usage  # noqa: PLC0415
+
     def bill(**usage: int) -> Decimal:
         return price.calc_price(Usage(**usage))["total_price"]
 
@@ -275,6 +250,8 @@ def _probe(price: ModelPrice) -> Rates:
 
 
 def _at(value: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
+    from genai_prices.types import TieredPrices  # noqa: PLC0415
+
     if not isinstance(value, TieredPrices):
         return value
     chosen = value.base
@@ -282,11 +259,3 @@ def _at(value: Decimal | TieredPrices, prompt_tokens: int) -> Decimal:
         if prompt_tokens > tier.start:
             chosen = tier.price
     return chosen
-
-
-def _one_line(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        return f"{where}: {first['msg']}"
-    return " ".join(str(error).split())

@@ -1,21 +1,21 @@
 """`summarize`: per-session (or per-model, per-day) usage, cache effectiveness and cost.
 
-Files are folded independently (in worker processes when the input is large), each into
-token sums per (session, provider, model, day, price tier); the sums are then merged and
-priced here. Memory grows with the number of groups, never with the number of lines.
+Files are folded independently (in worker processes when the input is large, see
+`_parallel`), each into token sums per (session, provider, model, day, price tier); the
+sums are then merged and priced here, each group once. Memory grows with the number of
+groups, never with the number of lines.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from ._fold import FileFold, GroupKey, Sums, fold_file
+from ._fold import GroupKey, Sums
+from ._parallel import fold_all
 from ._prices import PriceBook, TokenSums
 from ._progress import Progress
 from ._reader import STDIN, AnalysisError, BadLines, LogFile, find_logs
@@ -23,7 +23,6 @@ from ._reader import STDIN, AnalysisError, BadLines, LogFile, find_logs
 __all__ = ["GroupBy", "Report", "Summary", "summarize"]
 
 GroupBy = Literal["session", "model", "day"]
-_PARALLEL_MIN_BYTES = 32 << 20
 
 
 @dataclass
@@ -95,7 +94,12 @@ class Summary:
 
     def add(self, key: GroupKey, sums: Sums, book: PriceBook) -> None:
         """Add one priced group of sums."""
-        session, provider, model, day, tier = key
+        self.add_costed(key, sums, _costs(key, sums, book))
+
+    def add_costed(self, key: GroupKey, sums: Sums, costs: tuple[Decimal, Decimal] | None) -> None:
+        """Add one group of sums whose (cost, no-cache cost) is already worked out (None:
+        no known price)."""
+        session, _provider, model, _day, _tier = key
         self.calls += sums.calls
         self.input_tokens += sums.input_tokens
         self.cache_read_input_tokens += sums.cache_read_input_tokens
@@ -109,20 +113,11 @@ class Summary:
             self.last_ts = sums.last_ts
         self.models.add(model)
         self.sessions.add(session)
-        price = book.price(provider, model, day)
-        if price is None:
+        if costs is None:
             self.unpriced_calls += sums.calls
             return
-        tokens = TokenSums(
-            sums.calls,
-            sums.input_tokens,
-            sums.cache_read_input_tokens,
-            sums.cache_creation_input_tokens,
-            sums.cache_creation_1h_input_tokens,
-            sums.output_tokens,
-        )
-        self.cost += price.cost(tier, tokens)
-        self.no_cache_cost += price.no_cache_cost(tier, tokens)
+        self.cost += costs[0]
+        self.no_cache_cost += costs[1]
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: every count, the derived ratios, costs as floats (USD) or None."""
@@ -152,6 +147,23 @@ class Summary:
             "unpriced_calls": self.unpriced_calls,
             "bad_lines": self.bad_lines,
         }
+
+
+def _costs(key: GroupKey, sums: Sums, book: PriceBook) -> tuple[Decimal, Decimal] | None:
+    # (cost, cost without cache) of one group, or None without a known price.
+    _session, provider, model, day, tier = key
+    price = book.price(provider, model, day)
+    if price is None:
+        return None
+    tokens = TokenSums(
+        sums.calls,
+        sums.input_tokens,
+        sums.cache_read_input_tokens,
+        sums.cache_creation_input_tokens,
+        sums.cache_creation_1h_input_tokens,
+        sums.output_tokens,
+    )
+    return price.cost(tier, tokens), price.no_cache_cost(tier, tokens)
 
 
 def _usd(value: Decimal | None) -> float | None:
@@ -207,9 +219,7 @@ def summarize(
     bad_by_session: dict[str | None, int] = {}
     calls = 0
     try:
-        for fold in _fold_all(
-            logs, book, since=since, until=until, jobs=jobs, total_bytes=total_bytes, bar=bar
-        ):
+        for fold in fold_all(logs, book, since=since, until=until, jobs=jobs, bar=bar):
             calls += fold.calls
             bad.merge(fold.bad)
             if fold.bad.count:
@@ -227,62 +237,6 @@ def summarize(
     if calls == 0:
         raise AnalysisError(_nothing_read(logs, bad))
     return _report(by, merged, book, bad=bad, bad_by_session=bad_by_session, files=len(logs))
-
-
-def _fold_all(
-    logs: list[LogFile],
-    book: PriceBook,
-    *,
-    since: str | None,
-    until: str | None,
-    jobs: int | None,
-    total_bytes: int,
-    bar: Progress,
-) -> Iterator[FileFold]:
-    workers = _workers(jobs, logs, total_bytes)
-    if workers <= 1:
-        for log in logs:
-            yield fold_file(log, book.thresholds, since, until, bar.advance)
-        return
-    method = _start_method()
-    if method == "fork":
-        book.preload()
-    context = multiprocessing.get_context(method)
-    chunk = max(1, len(logs) // (workers * 16))
-    with context.Pool(workers, _init_worker, (book, since, until)) as pool:
-        for log, fold in zip(logs, pool.imap(_fold_in_worker, logs, chunksize=chunk), strict=True):
-            bar.advance(log.size or 0)
-            yield fold
-
-
-def _workers(jobs: int | None, logs: list[LogFile], total_bytes: int) -> int:
-    if any(log.path == STDIN for log in logs):
-        return 1
-    if jobs is None:
-        jobs = (os.cpu_count() or 1) if total_bytes >= _PARALLEL_MIN_BYTES else 1
-    return max(1, min(jobs, len(logs)))
-
-
-def _start_method() -> str:
-    # fork is cheapest (workers inherit the loaded price data) but unsafe once threads run.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
-
-
-_worker_state: tuple[PriceBook, str | None, str | None] | None = None
-
-
-def _init_worker(book: PriceBook, since: str | None, until: str | None) -> None:
-    global _worker_state  # noqa: PLW0603 - per-process state of a pool worker
-    _worker_state = (book, since, until)
-
-
-def _fold_in_worker(log: LogFile) -> FileFold:
-    assert _worker_state is not None
-    book, since, until = _worker_state
-    return fold_file(log, book.thresholds, since, until)
 
 
 def _report(
@@ -309,9 +263,10 @@ def _report(
         summary = groups.get(group_key)
         if summary is None:
             summary = groups[group_key] = _labelled(by, group_key)
-        summary.add(key, sums, book)
-        total.add(key, sums, book)
-        if book.price(provider, model, day) is None:
+        costs = _costs(key, sums, book)  # once per group: the total adds the same amounts
+        summary.add_costed(key, sums, costs)
+        total.add_costed(key, sums, costs)
+        if costs is None:
             unknown[(provider, model)] = unknown.get((provider, model), 0) + sums.calls
     for owner, count in bad_by_session.items():
         total.bad_lines += count

@@ -1,0 +1,242 @@
+"""The fast paths of the report's fold agree with the plain line-by-line path: blocks cut
+into days, blocks of one model decoded with a narrowed decoder, files folded before the
+price data is loaded and put in their price tier afterwards, worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_token_usage.analysis import PriceBook, summarize
+from otel_token_usage.analysis._fold import fold_file, settle_tiers
+from otel_token_usage.analysis._one_model import decode_one_model_block
+from otel_token_usage.analysis._reader import _count_lines, decode_block, find_logs
+from otel_token_usage.record import encode_line
+
+OPUS = "claude-opus-4-8"
+SONNET = "claude-sonnet-4-5"  # priced in two tiers: prompts over 200k cost more
+
+
+def rec(
+    ts: str,
+    session: str = "s",
+    model: str = OPUS,
+    *,
+    fresh: int = 100,
+    read: int = 0,
+    write: int = 0,
+    write_1h: int | None = None,
+    out: int = 10,
+    provider: str = "anthropic",
+) -> bytes:
+    values: dict[str, Any] = {
+        "ts": ts,
+        "session_id": session,
+        "model": model,
+        "provider": provider,
+        "message_count": 1,
+        "cache_creation_input_tokens": write,
+        "cache_read_input_tokens": read,
+        "input_tokens": fresh,
+        "output_tokens": out,
+        "thinking_tokens": out // 2,
+        "system_tokens": 0,
+        "summary_tokens": 0,
+        "window_tokens": 0,
+        "total_tokens": 0,
+        "max_context_tokens": 0,
+        "budget_limit": 0,
+        "prompt_cached_tool_outputs": 0,
+        "prompt_cached_tool_tokens_saved": 0,
+        "truncation_occurred": False,
+        "segments_removed": 0,
+    }
+    if write_1h is not None:
+        values["cache_creation_1h_input_tokens"] = write_1h
+    return encode_line(values)
+
+
+def stamp(day: int, second: int) -> str:
+    return f"2026-06-{day:02d}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000Z"
+
+
+def fast_and_slow(tmp_path: Path, lines: list[bytes]) -> tuple[Path, Path]:
+    """The same lines twice: as they are, and followed by a torn line, which sends every
+    block to the line-by-line path."""
+    fast, slow = tmp_path / "fast" / "s", tmp_path / "slow" / "s"
+    fast.mkdir(parents=True)
+    slow.mkdir(parents=True)
+    (fast / "token-usage.jsonl").write_bytes(b"".join(lines))
+    (slow / "token-usage.jsonl").write_bytes(b"".join(lines) + b'{"ts":"2026')
+    return fast, slow
+
+
+def same_report(fast: Path, slow: Path) -> None:
+    for by in ("session", "model", "day"):
+        quick = summarize(fast, by=by).as_dict()
+        careful = summarize(slow, by=by).as_dict()
+        careful["total"]["bad_lines"] = 0
+        for group in careful[{"session": "sessions", "model": "models", "day": "days"}[by]]:
+            group["bad_lines"] = 0
+        assert quick == careful
+
+
+@pytest.mark.parametrize("order", ["in time order", "shuffled", "odd stamps"])
+def test_a_block_over_several_days_sums_like_the_line_by_line_path(
+    tmp_path: Path, order: str
+) -> None:
+    """Lines over three days are cut into days by bisection when in time order, by
+    filtering otherwise, and stamps too short to hold a day are grouped as they are:
+    all three give the line-by-line path's numbers."""
+    rng = random.Random(5)
+    lines = [
+        rec(stamp(15 + i // 40, (i * 2000) % 86_400), fresh=i, read=rng.randrange(250_000))
+        for i in range(120)
+    ]
+    if order == "shuffled":
+        rng.shuffle(lines)
+    if order == "odd stamps":
+        lines[50:50] = [rec("2026-06"), rec(""), rec("2026-06-16\U0010ffffx")]
+    fast, slow = fast_and_slow(tmp_path, lines)
+    same_report(fast, slow)
+
+
+def test_a_file_whose_model_changes_between_blocks_sums_like_the_line_by_line_path(
+    tmp_path: Path,
+) -> None:
+    """A log longer than one block whose later calls use another model (and another
+    provider) is summed like the line-by-line path sums it."""
+    lines = [rec(stamp(15, i), model=OPUS, fresh=i) for i in range(1200)]
+    lines += [rec(stamp(15, 2000 + i), model=SONNET, read=199_000 + i) for i in range(1200)]
+    lines += [rec(stamp(16, i), model="gpt-5", provider="openai") for i in range(300)]
+    fast, slow = fast_and_slow(tmp_path, lines)
+    assert (fast / "token-usage.jsonl").stat().st_size > 1 << 20
+    same_report(fast, slow)
+
+
+def test_the_one_model_decoder_reads_what_the_general_decoder_reads() -> None:
+    """A block of one provider and model decodes to the same values with either decoder;
+    the narrowed one declines a block with another model or provider, or a bad first line."""
+    block = b"".join(rec(stamp(15, i), fresh=i, write_1h=i if i % 2 else None) for i in range(9))
+    narrowed, general = decode_one_model_block(block, 9), decode_block(block, 9)
+    assert narrowed is not None and general is not None
+    for one, other in zip(narrowed, general, strict=True):
+        assert [getattr(one, name) for name in one.__struct_fields__] == [
+            getattr(other, name) for name in other.__struct_fields__
+        ]
+    assert decode_one_model_block(block + rec(stamp(15, 9), model=SONNET), 10) is None
+    assert decode_one_model_block(block + rec(stamp(15, 9), provider="other"), 10) is None
+    assert decode_block(block + rec(stamp(15, 9), model=SONNET), 10) is not None
+    assert decode_one_model_block(b"garbage\n" + block, 10) is None
+    assert decode_one_model_block(block + b"\n", 10) is None
+
+
+def test_counting_lines_agrees_with_bytes_count() -> None:
+    """The newline count used for blocks equals `bytes.count`, for long lines, short lines,
+    blank lines and a torn end."""
+    rng = random.Random(9)
+    for _ in range(500):
+        lengths = rng.choice([(0, 3), (0, 40), (200, 900)])
+        block = b"".join(
+            b"x" * rng.randrange(*lengths) + b"\n" for _ in range(rng.randrange(0, 60))
+        ) + b"y" * rng.randrange(0, 5)
+        assert _count_lines(block) == block.count(b"\n")
+
+
+def test_a_fold_without_prices_is_put_in_its_tiers_or_refused(tmp_path: Path) -> None:
+    """Folded without price data, a file's groups carry their prompt range; `settle_tiers`
+    then gives exactly the fold with prices, or refuses (and changes nothing) when a
+    group's prompts are on both sides of a tier boundary."""
+    book = PriceBook()
+    below = [rec(stamp(15, i), model=SONNET, read=100_000 + i) for i in range(5)]
+    above = [rec(stamp(16, i), model=SONNET, read=250_000 + i) for i in range(5)]
+    calm = tmp_path / "calm.jsonl"
+    calm.write_bytes(b"".join(below + above + [rec(stamp(16, 9), model=OPUS)]))
+    log = find_logs(calm)[0]
+    untiered = fold_file(log, None, None, None)
+    assert settle_tiers(untiered, book.thresholds)
+    assert untiered.groups == fold_file(log, book.thresholds, None, None).groups
+    assert {key[2:] for key in untiered.groups} == {
+        (SONNET, "2026-06-15", 0),
+        (SONNET, "2026-06-16", 1),
+        (OPUS, "2026-06-16", 0),
+    }
+    both = tmp_path / "both.jsonl"
+    both.write_bytes(b"".join(below) + rec(stamp(15, 99), model=SONNET, read=300_000))
+    refused = fold_file(find_logs(both)[0], None, None, None)
+    before = dict(refused.groups)
+    assert not settle_tiers(refused, book.thresholds)
+    assert refused.groups == before
+
+
+def test_a_price_book_takes_the_lookups_of_another() -> None:
+    """Lookups made by one book (in a worker process) answer the same questions in
+    another, unknown models included."""
+    worker = PriceBook()
+    found = worker.price("anthropic", SONNET, "2026-06-15")
+    assert found is not None
+    assert worker.price("anthropic", "no-such-model", "2026-06-15") is None
+    parent = PriceBook()
+    parent.remember(worker.lookups())
+    assert parent.lookups() == worker.lookups()
+    assert parent.price("anthropic", SONNET, "2026-06-15") is found
+    assert parent.unknown == {("anthropic", "no-such-model")}
+
+
+def run_report(root: Path, *args: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
+    done = subprocess.run(
+        [sys.executable, "-m", "otel_token_usage.cli", "report", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_worker_processes_give_the_report_of_one_process(tmp_path: Path) -> None:
+    """With two workers (the first files folded before the price data is loaded, one of
+    them with Sonnet prompts on both sides of the 200k tier, so folded again) the report
+    equals the one made in a single process: sums, costs and bad lines."""
+    for index in range(6):
+        model = SONNET if index % 2 == 0 else OPUS
+        lines = [
+            rec(stamp(15 + i // 50, i * 1500 % 86_400), f"s{index}", model, read=1000 * i)
+            for i in range(120)
+        ]
+        if index == 0:
+            lines.append(rec(stamp(16, 80_000), "s0", SONNET, read=260_000))
+        if index == 1:
+            lines.insert(3, b"garbage\n")
+        directory = tmp_path / f"s{index}"
+        directory.mkdir()
+        (directory / "token-usage.jsonl").write_bytes(b"".join(lines))
+    single = run_report(tmp_path, "--format", "json", "--jobs", "1")
+    shared = run_report(tmp_path, "--format", "json", "--jobs", "2")
+    assert shared == single
+    assert single["total"]["bad_lines"] == 1
+    assert single["total"]["calls"] == 6 * 120 + 1
+
+
+def test_the_command_starts_without_pydantic_price_data_or_the_sdk() -> None:
+    """Importing the `token-usage` command loads none of pydantic, genai-prices,
+    matplotlib or the OpenTelemetry SDK (they are loaded when a command needs them)."""
+    heavy = ("pydantic", "genai_prices", "matplotlib", "opentelemetry.sdk")
+    code = (
+        "import sys, otel_token_usage.cli\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
