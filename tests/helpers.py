@@ -9,7 +9,7 @@ from typing import Protocol
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import TokenBudgetUsage
+from otel_token_usage import TokenBudgetUsage, TokenUsageRecord
 
 
 class MakeSpan(Protocol):
@@ -58,3 +58,34 @@ def budget_snapshot(**overrides: int | bool) -> TokenBudgetUsage:
     }
     values.update(overrides)
     return TokenBudgetUsage.model_validate(values)
+
+
+def log_line(
+    ts: str,
+    session: str = "s",
+    *,
+    model: str = "claude-opus-4-8",
+    provider: str = "anthropic",
+    message_count: int = 0,
+    fresh: int = 0,
+    read: int = 0,
+    write: int = 0,
+    write_1h: int | None = None,
+    out: int = 0,
+    think: int = 0,
+    summary: int = 0,
+    segments: int = 0,
+    truncated: bool = False,
+) -> str:
+    """One session-log line, `\\n`-terminated, as the exporter writes it; fields not
+    given are 0/false and extension fields are absent (but the 1-hour cache write)."""
+    record = TokenUsageRecord.new(
+        ts, session, model, provider, message_count, None, write, read, fresh, out, think
+    )
+    updates: dict[str, object] = {
+        "summary_tokens": summary,
+        "segments_removed": segments,
+        "truncation_occurred": truncated,
+        "cache_creation_1h_input_tokens": write_1h,
+    }
+    return record.model_copy(update=updates).to_json_line() + "\n"

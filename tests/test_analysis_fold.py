@@ -18,7 +18,8 @@ from otel_token_usage.analysis import PriceBook, summarize
 from otel_token_usage.analysis._fold import fold_file, settle_tiers
 from otel_token_usage.analysis._one_model import decode_one_model_block
 from otel_token_usage.analysis._reader import _count_lines, decode_block, find_logs
-from otel_token_usage.record import encode_line
+
+from .helpers import log_line
 
 OPUS = "claude-opus-4-8"
 SONNET = "claude-sonnet-4-5"  # priced in two tiers: prompts over 200k cost more
@@ -36,31 +37,19 @@ def rec(
     out: int = 10,
     provider: str = "anthropic",
 ) -> bytes:
-    values: dict[str, Any] = {
-        "ts": ts,
-        "session_id": session,
-        "model": model,
-        "provider": provider,
-        "message_count": 1,
-        "cache_creation_input_tokens": write,
-        "cache_read_input_tokens": read,
-        "input_tokens": fresh,
-        "output_tokens": out,
-        "thinking_tokens": out // 2,
-        "system_tokens": 0,
-        "summary_tokens": 0,
-        "window_tokens": 0,
-        "total_tokens": 0,
-        "max_context_tokens": 0,
-        "budget_limit": 0,
-        "prompt_cached_tool_outputs": 0,
-        "prompt_cached_tool_tokens_saved": 0,
-        "truncation_occurred": False,
-        "segments_removed": 0,
-    }
-    if write_1h is not None:
-        values["cache_creation_1h_input_tokens"] = write_1h
-    return encode_line(values)
+    return log_line(
+        ts,
+        session,
+        model=model,
+        provider=provider,
+        message_count=1,
+        fresh=fresh,
+        read=read,
+        write=write,
+        write_1h=write_1h,
+        out=out,
+        think=out // 2,
+    ).encode()
 
 
 def stamp(day: int, second: int) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,27 +15,12 @@ from otel_token_usage.analysis import (
     read_calls,
 )
 from otel_token_usage.analysis._progress import Progress
-from otel_token_usage.record import TokenUsageRecord
+
+from .helpers import log_line
 
 
 def rec(ts: str, session: str, *, fresh: int, read: int = 0, write: int = 0) -> str:
-    values: dict[str, Any] = dict.fromkeys(TokenUsageRecord.model_fields, 0)
-    values.update(
-        ts=ts,
-        session_id=session,
-        model="claude-opus-4-8",
-        provider="anthropic",
-        input_tokens=fresh,
-        cache_read_input_tokens=read,
-        cache_creation_input_tokens=write,
-        truncation_occurred=False,
-        trace_id=None,
-        span_id=None,
-        duration_ms=None,
-        cache_creation_5m_input_tokens=None,
-        cache_creation_1h_input_tokens=None,
-    )
-    return TokenUsageRecord.model_validate(values).to_json_line() + "\n"
+    return log_line(ts, session, fresh=fresh, read=read, write=write)
 
 
 def draw(tmp_path: Path, sessions: list[str], name: str, rounds: int = 12) -> list[Path]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from otel_token_usage.analysis import AnalysisError, BadLines, find_logs, read_calls
 from otel_token_usage.analysis._reader import decode_block, iter_blocks, parse_lines
-from otel_token_usage.record import TokenUsageRecord
+
+from .helpers import log_line
 
 
 def rec(
@@ -22,24 +22,7 @@ def rec(
     write_1h: int | None = None,
     out: int = 1,
 ) -> str:
-    values: dict[str, Any] = dict.fromkeys(TokenUsageRecord.model_fields, 0)
-    values.update(
-        ts=ts,
-        session_id=session,
-        model="claude-opus-4-8",
-        provider="anthropic",
-        input_tokens=fresh,
-        cache_read_input_tokens=read,
-        cache_creation_input_tokens=write,
-        output_tokens=out,
-        truncation_occurred=False,
-        trace_id=None,
-        span_id=None,
-        duration_ms=None,
-        cache_creation_5m_input_tokens=None,
-        cache_creation_1h_input_tokens=write_1h,
-    )
-    return TokenUsageRecord.model_validate(values).to_json_line() + "\n"
+    return log_line(ts, session, fresh=fresh, read=read, write=write, write_1h=write_1h, out=out)
 
 
 def write(path: Path, text: str) -> Path:

@@ -8,14 +8,14 @@ import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import genai_prices
 import pytest
 from genai_prices import Usage, data_snapshot
 
 from otel_token_usage.analysis import AnalysisError, PriceBook, summarize
-from otel_token_usage.record import TokenUsageRecord
+
+from .helpers import log_line
 
 OPUS = "claude-opus-4-8"
 SONNET = "claude-sonnet-4-5"
@@ -33,25 +33,17 @@ def rec(
     out: int = 0,
     think: int = 0,
 ) -> str:
-    values: dict[str, Any] = dict.fromkeys(TokenUsageRecord.model_fields, 0)
-    values.update(
-        ts=ts,
-        session_id=session,
+    return log_line(
+        ts,
+        session,
         model=model,
-        provider="anthropic",
-        input_tokens=fresh,
-        cache_read_input_tokens=read,
-        cache_creation_input_tokens=write,
-        output_tokens=out,
-        thinking_tokens=think,
-        truncation_occurred=False,
-        trace_id=None,
-        span_id=None,
-        duration_ms=None,
-        cache_creation_5m_input_tokens=None,
-        cache_creation_1h_input_tokens=write_1h,
+        fresh=fresh,
+        read=read,
+        write=write,
+        write_1h=write_1h,
+        out=out,
+        think=think,
     )
-    return TokenUsageRecord.model_validate(values).to_json_line() + "\n"
 
 
 # Session a: Opus 4.8, 5-minute writes, one garbage line.

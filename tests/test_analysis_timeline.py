@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import genai_prices
 from genai_prices import Usage
 
 from otel_token_usage.analysis import CacheTimeline, TimelineRow, find_logs, read_calls
-from otel_token_usage.record import TokenUsageRecord
+
+from .helpers import log_line
 
 OPUS = "claude-opus-4-8"
 
@@ -29,25 +29,18 @@ def rec(
     segments: int = 0,
     truncated: bool = False,
 ) -> str:
-    values: dict[str, Any] = dict.fromkeys(TokenUsageRecord.model_fields, 0)
-    values.update(
-        ts=ts,
-        session_id=session,
+    return log_line(
+        ts,
+        session,
         model=OPUS,
-        provider="anthropic",
-        input_tokens=fresh,
-        cache_read_input_tokens=read,
-        cache_creation_input_tokens=write,
-        summary_tokens=summary,
-        segments_removed=segments,
-        truncation_occurred=truncated,
-        trace_id=None,
-        span_id=None,
-        duration_ms=None,
-        cache_creation_5m_input_tokens=None,
-        cache_creation_1h_input_tokens=write_1h,
+        fresh=fresh,
+        read=read,
+        write=write,
+        write_1h=write_1h,
+        summary=summary,
+        segments=segments,
+        truncated=truncated,
     )
-    return TokenUsageRecord.model_validate(values).to_json_line() + "\n"
 
 
 def day(clock: str) -> str:

@@ -10,11 +10,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from otel_token_usage.record import SEED_FIELDS, TokenUsageRecord
+from otel_token_usage.record import SEED_FIELDS
+
+from .helpers import log_line
 
 REPORT_KEYS = {
     "session_id",
@@ -42,24 +43,7 @@ def rec(
     out: int = 0,
     model: str = "claude-opus-4-8",
 ) -> str:
-    values: dict[str, Any] = dict.fromkeys(TokenUsageRecord.model_fields, 0)
-    values.update(
-        ts=ts,
-        session_id=session,
-        model=model,
-        provider="anthropic",
-        input_tokens=fresh,
-        cache_read_input_tokens=read,
-        cache_creation_input_tokens=write,
-        output_tokens=out,
-        truncation_occurred=False,
-        trace_id=None,
-        span_id=None,
-        duration_ms=None,
-        cache_creation_5m_input_tokens=None,
-        cache_creation_1h_input_tokens=None,
-    )
-    return TokenUsageRecord.model_validate(values).to_json_line() + "\n"
+    return log_line(ts, session, model=model, fresh=fresh, read=read, write=write, out=out)
 
 
 def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
