@@ -131,6 +131,7 @@ def _draw(
             labels=["fresh input", "cache read", "cache write"],
         )
     axes.set_xlabel("round (call)")
+    axes.xaxis.set_major_locator(_whole_numbers())
     axes.set_ylabel("prompt tokens")
     axes.set_xlim(0.3, max(x) + 0.7)
     axes.ticklabel_format(axis="y", style="plain")
@@ -185,6 +186,12 @@ def _draw(
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def _whole_numbers() -> Any:
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - optional extra
+
+    return MaxNLocator(integer=True)  # rounds are calls: no tick at 2.5
 
 
 def _thousands() -> Any:
