@@ -28,6 +28,24 @@ GroupKey = tuple[str, str, str, str, int]
 """(session_id, provider, model, UTC day, price tier)."""
 
 
+COUNTS: tuple[str, ...] = (
+    "calls",
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "output_tokens",
+    "thinking_tokens",
+)
+"""The counts `Sums` (and the report's summaries) add up, in one place."""
+
+
+def add_counts(total: Any, part: Any) -> None:
+    """Add each of `part`'s `COUNTS` into `total`'s (per group, never per record)."""
+    for name in COUNTS:
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+
+
 @dataclass(slots=True)
 class Sums:
     """Token sums of a group of calls and the first and last call's `ts`; `prompts` is
@@ -47,13 +65,7 @@ class Sums:
 
     def merge(self, other: Sums) -> None:
         """Add `other` into these sums (counts summed, first/last timestamps widened)."""
-        self.calls += other.calls
-        self.input_tokens += other.input_tokens
-        self.cache_read_input_tokens += other.cache_read_input_tokens
-        self.cache_creation_input_tokens += other.cache_creation_input_tokens
-        self.cache_creation_1h_input_tokens += other.cache_creation_1h_input_tokens
-        self.output_tokens += other.output_tokens
-        self.thinking_tokens += other.thinking_tokens
+        add_counts(self, other)
         self.first_ts = min(self.first_ts, other.first_ts)
         self.last_ts = max(self.last_ts, other.last_ts)
         if self.prompts is not None and other.prompts is not None:

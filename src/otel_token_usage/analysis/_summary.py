@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from ._fold import GroupKey, Sums
+from ._fold import GroupKey, Sums, add_counts
 from ._parallel import fold_all
 from ._prices import PriceBook, TokenSums
 from ._progress import Progress
@@ -100,13 +100,7 @@ class Summary:
         """Add one group of sums whose (cost, no-cache cost) is already worked out (None:
         no known price)."""
         session, _provider, model, _day, _tier = key
-        self.calls += sums.calls
-        self.input_tokens += sums.input_tokens
-        self.cache_read_input_tokens += sums.cache_read_input_tokens
-        self.cache_creation_input_tokens += sums.cache_creation_input_tokens
-        self.cache_creation_1h_input_tokens += sums.cache_creation_1h_input_tokens
-        self.output_tokens += sums.output_tokens
-        self.thinking_tokens += sums.thinking_tokens
+        add_counts(self, sums)
         if self.first_ts is None or sums.first_ts < self.first_ts:
             self.first_ts = sums.first_ts
         if self.last_ts is None or sums.last_ts > self.last_ts:
