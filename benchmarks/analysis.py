@@ -141,7 +141,7 @@ def measure(command: list[str], out: Path) -> dict[str, Any]:
 
 def ours_command(root: Path) -> list[str]:
     script = Path(sys.executable).with_name("token-usage")
-    head = [str(script)] if script.exists() else [sys.executable, "-m", "otel_token_usage.cli"]
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "otel_token_usage"]
     return [*head, "report", str(root), "--format", "json"]
 
 

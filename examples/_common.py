@@ -34,8 +34,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
-from otel_token_usage.analysis import PriceBook
-from otel_token_usage.storage import LOG_FILE_NAME, SessionLogWriter
+from otel_token_usage.export import SessionLogWriter
+from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import LOG_FILE_NAME
 from otel_token_usage.testing import FakeProvider
 
 __all__ = [

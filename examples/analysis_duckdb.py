@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from examples._common import arguments, model_rates, session_logs
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME
 
 # The fields these queries read: fixing the columns keeps logs without the extension
 # fields (`OTEL_TOKEN_USAGE_LINE_FORMAT=seed`) readable, as NULLs.

@@ -23,9 +23,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import attributes as a
-from otel_token_usage.exporter import TokenUsageSpanExporter
-from otel_token_usage.storage import SessionLogWriter
+from otel_token_usage import semconv as a
+from otel_token_usage.export import SessionLogWriter, TokenUsageSpanExporter
 
 SESSION = "manual-spans"
 MODEL = "claude-opus-4-8"

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from otel_token_usage.analysis import PriceBook, summarize
+from otel_token_usage.analysis import summarize
 from otel_token_usage.analysis._fold import fold_file, settle_tiers
 from otel_token_usage.analysis._one_model import decode_one_model_block
 from otel_token_usage.analysis._reader import _count_lines, decode_block, find_logs
+from otel_token_usage.pricing import PriceBook
 
 from .helpers import log_line
 
@@ -182,7 +183,7 @@ def test_a_price_book_takes_the_lookups_of_another() -> None:
 def run_report(root: Path, *args: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
     done = subprocess.run(
-        [sys.executable, "-m", "otel_token_usage.cli", "report", str(root), *args],
+        [sys.executable, "-m", "otel_token_usage", "report", str(root), *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,7 +13,8 @@ import genai_prices
 import pytest
 from genai_prices import Usage, data_snapshot
 
-from otel_token_usage.analysis import AnalysisError, PriceBook, summarize
+from otel_token_usage.analysis import AnalysisError, summarize
+from otel_token_usage.pricing import PriceBook, PriceFileError
 
 from .helpers import log_line
 
@@ -242,17 +243,17 @@ def test_a_price_file_overrides_and_adds_models(tmp_path: Path, suffix: str) -> 
     assert house.saving_usd == 0
 
 
-def test_a_wrong_price_file_is_one_analysis_error(tmp_path: Path) -> None:
+def test_a_wrong_price_file_is_one_price_file_error(tmp_path: Path) -> None:
     """A price file with a typo'd key or a negative price is refused with a one-line reason."""
     bad = tmp_path / "prices.toml"
     bad.write_text('[[models]]\nmodel = "x"\ninput_mtok = 1\noutput_mtk = 2\n')
-    with pytest.raises(AnalysisError, match="not a valid price file") as caught:
+    with pytest.raises(PriceFileError, match="not a valid price file") as caught:
         PriceBook.from_file(bad)
     assert "\n" not in str(caught.value)
     bad.write_text('[[models]]\nmodel = "x"\ninput_mtok = -1\noutput_mtok = 2\n')
-    with pytest.raises(AnalysisError, match="input_mtok"):
+    with pytest.raises(PriceFileError, match="input_mtok"):
         PriceBook.from_file(bad)
-    with pytest.raises(AnalysisError, match="missing"):
+    with pytest.raises(PriceFileError, match="missing"):
         PriceBook.from_file(tmp_path / "missing.toml")
 
 

@@ -49,7 +49,7 @@ def rec(
 def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
     return subprocess.run(
-        [sys.executable, "-m", "otel_token_usage.cli", *map(str, args)],
+        [sys.executable, "-m", "otel_token_usage", *map(str, args)],
         capture_output=True,
         text=True,
         input=stdin,

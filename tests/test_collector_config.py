@@ -2,7 +2,7 @@
 parses, the collector's pipelines are complete, the dashboard asks Prometheus and Tempo
 only for names this project emits, and the files agree on hosts, ports and paths.
 
-Names come from the code (`otel_token_usage.metrics`, `.attributes`, `.extract`), never
+Names come from the code (`otel_token_usage.semconv`), never
 retyped here.  The stack itself runs only under `docker compose up`.
 """
 
@@ -19,9 +19,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
-from otel_token_usage import attributes as a
-from otel_token_usage import metrics as m
-from otel_token_usage.extract import is_inference
+from otel_token_usage import semconv as a
+from otel_token_usage import semconv as m
+from otel_token_usage.semconv import is_inference
 
 KIT = Path(__file__).resolve().parent.parent / "collector-config"
 DASHBOARD = KIT / "grafana" / "dashboards" / "token-usage.json"
@@ -496,7 +496,7 @@ def promql_names(expr: str, tags: set[str]) -> tuple[set[str], set[str]]:
 
 
 def exported_families() -> dict[str, set[str]]:
-    """Our metrics (otel_token_usage.metrics) -> their Prometheus series names."""
+    """Our metrics (otel_token_usage.semconv) -> their Prometheus series names."""
     found = {m.TOKEN_USAGE: families(m.TOKEN_USAGE, m.TOKEN_UNIT, "histogram")}
     found |= {name: families(name, m.TOKEN_UNIT, "counter") for name in m.COUNTERS}
     found[m.COST] = families(m.COST, m.COST_UNIT, "counter")
@@ -577,7 +577,7 @@ def test_dashboard_queries_only_what_this_project_emits(otelcol: dict[str, Any])
 
 def test_traceql_names_only_our_span_attributes() -> None:
     """The dashboard's Tempo searches (table panel and links) use span attributes that
-    otel_token_usage.attributes defines, and there is a link into Tempo's search."""
+    otel_token_usage.semconv defines, and there is a link into Tempo's search."""
     known = {value for value in vars(a).values() if isinstance(value, str)}
     queries = list(traceql_queries())
     assert len(queries) >= 3

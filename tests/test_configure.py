@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind
 
-from otel_token_usage import TokenUsagePipeline, _otlp, configure
-from otel_token_usage import attributes as a
-from otel_token_usage import metrics as m
-from otel_token_usage._otlp import OtlpSettings
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage import TokenUsagePipeline, configure
+from otel_token_usage import semconv as a
+from otel_token_usage import semconv as m
+from otel_token_usage.pipeline import _otlp
+from otel_token_usage.pipeline._otlp import OtlpSettings
+from otel_token_usage.record import LOG_FILE_NAME
 
 from .helpers import chat_attributes, read_lines
 from .otlp_receiver import GarbageServer, GrpcReceiver, HttpReceiver, dead_endpoint, points, spans
@@ -189,7 +190,7 @@ def test_export_failures_are_throttled_log_lines(
     """A collector that keeps refusing is reported, and costs the same few log lines
     after five rounds of exports as after one, not one per export."""
     # Start from a clean throttle: earlier tests' messages must not hide the first round.
-    monkeypatch.setattr(_otlp._FILTER, "_state", {})
+    monkeypatch.setattr(_otlp._FILTER._throttle, "_state", {})
     receiver = HttpReceiver("refuse")
     try:
         pipeline = configure(

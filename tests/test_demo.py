@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from otel_token_usage import demo
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME
 
 
 def test_demo_agent_loop_logs_every_turn_with_its_cold_rounds(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from examples import manual_spans as demo
 
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME
 
 
 def test_demo_writes_one_line_per_scripted_call(

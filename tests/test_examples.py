@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from otel_token_usage.analysis import CacheTimeline, find_logs, read_calls
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

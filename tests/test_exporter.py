@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from otel_token_usage import TokenUsageSpanExporter, extract_record
-from otel_token_usage.config import ExporterSettings
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage.export import ExporterSettings
+from otel_token_usage.record import LOG_FILE_NAME
 
 from .helpers import MakeSpan, chat_attributes, read_lines
 
@@ -118,7 +118,7 @@ def test_io_failure_returns_failure_logs_once_and_recovers(
     blocker.write_text("not a directory")
     exporter = TokenUsageSpanExporter(blocker)
     spans = [make_span(chat_attributes(**{"gen_ai.usage.output_tokens": n})) for n in range(4)]
-    with caplog.at_level(logging.ERROR, logger="otel_token_usage.exporter"):
+    with caplog.at_level(logging.ERROR, logger="otel_token_usage.export._exporter"):
         assert exporter.export(spans[:1]) is SpanExportResult.FAILURE
         assert exporter.export(spans[1:2]) is SpanExportResult.FAILURE
         assert exporter.export(spans[2:3]) is SpanExportResult.FAILURE

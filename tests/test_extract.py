@@ -9,8 +9,9 @@ import pytest
 from opentelemetry.util.types import AttributeValue
 
 from otel_token_usage import extract_record
-from otel_token_usage.extract import DEFAULT_FALLBACK_SESSION, extract_line
+from otel_token_usage.export import extract_line
 from otel_token_usage.record import SEED_FIELDS, encode_lines
+from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 
 from .helpers import MakeSpan, chat_attributes
 
@@ -215,10 +216,10 @@ def test_bad_counts_fall_back_to_zero_with_a_warning(
     make_span: MakeSpan, caplog: pytest.LogCaptureFixture, bad: AttributeValue
 ) -> None:
     """A value that is not a token count never raises: 0, and a warning naming it."""
-    caplog.set_level(logging.WARNING, logger="otel_token_usage.extract")
-    from otel_token_usage import extract
+    caplog.set_level(logging.WARNING, logger="otel_token_usage.export._extract")
+    from otel_token_usage.export import _extract as extract
 
-    extract._warn._state.clear()
+    extract._warn._throttle._state.clear()
     record = extract_record(make_span(chat_attributes(**{"gen_ai.usage.output_tokens": bad})))
     assert record is not None
     assert record.output_tokens == 0

@@ -32,13 +32,12 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
-from otel_token_usage import attributes as a
-from otel_token_usage._tail import InputLine, follow
+from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter, session
+from otel_token_usage import semconv as a
 from otel_token_usage.ingest import Ingestor, follow_files, ingest_files
+from otel_token_usage.ingest._tail import InputLine, follow
 from otel_token_usage.instrumentation.anthropic import AnthropicInstrumentor
-from otel_token_usage.session_context import session
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME
 from otel_token_usage.testing import FakeClock, FakeProvider
 
 from .helpers import budget_snapshot, chat_attributes
@@ -109,7 +108,7 @@ def ingest(paths: Sequence[Path], sessions_dir: Path, **options: Any) -> Any:
 def cli(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
     return subprocess.run(
-        [sys.executable, "-m", "otel_token_usage.cli", "ingest", *map(str, args)],
+        [sys.executable, "-m", "otel_token_usage", "ingest", *map(str, args)],
         capture_output=True,
         input=stdin.decode() if stdin is not None else None,
         text=True,
@@ -597,7 +596,7 @@ def test_follow_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     path = tmp_path / "traces.json"
     path.write_bytes(lines[0])
     sessions = tmp_path / "sessions"
-    command = [sys.executable, "-m", "otel_token_usage.cli", "ingest", str(path)]
+    command = [sys.executable, "-m", "otel_token_usage", "ingest", str(path)]
     options = ["--follow", "--poll-interval", "0.02", "--sessions-dir", str(sessions)]
     process = subprocess.Popen(
         [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

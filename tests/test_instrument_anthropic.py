@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_token_usage import TokenUsageSpanExporter
-from otel_token_usage import attributes as a
+from otel_token_usage import semconv as a
 from otel_token_usage.instrumentation._span import CAPTURE_CONTENT_ENV
 from otel_token_usage.instrumentation.anthropic import AnthropicInstrumentor
 from otel_token_usage.testing import FakeClock, FakeProvider

@@ -32,13 +32,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import TokenUsageSpanExporter
-from otel_token_usage import attributes as a
-from otel_token_usage.extract import DEFAULT_FALLBACK_SESSION, extract_record
+from otel_token_usage import TokenUsageSpanExporter, session
+from otel_token_usage import semconv as a
+from otel_token_usage.export import SessionSpanProcessor, extract_record
 from otel_token_usage.instrumentation.openai import OpenAIInstrumentor
-from otel_token_usage.record import BUDGET_FIELDS, format_ts
-from otel_token_usage.session_context import SessionSpanProcessor, session
-from otel_token_usage.storage import session_dir_name
+from otel_token_usage.record import BUDGET_FIELDS, format_ts, session_dir_name
+from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 from otel_token_usage.testing import FakeClock, FakeProvider, RecordedResponse
 
 Mode = Literal["sync", "async"]

@@ -28,10 +28,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_token_usage import attributes as a
 from otel_token_usage import llm_call, session
-from otel_token_usage.record import BUDGET_FIELDS, EXTENSION_FIELDS, SEED_FIELDS
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage import semconv as a
+from otel_token_usage.record import BUDGET_FIELDS, EXTENSION_FIELDS, LOG_FILE_NAME, SEED_FIELDS
 from otel_token_usage.testing import FakeClock, FakeProvider
 
 from .helpers import budget_snapshot, read_lines

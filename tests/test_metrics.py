@@ -27,10 +27,11 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.util.types import Attributes, AttributeValue
 
 from otel_token_usage import TokenUsageSpanExporter
-from otel_token_usage import attributes as a
-from otel_token_usage import metrics as m
-from otel_token_usage.analysis import PriceBook, TokenSums
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage import semconv as a
+from otel_token_usage import semconv as m
+from otel_token_usage.export import TokenMetrics
+from otel_token_usage.pricing import PriceBook, TokenSums
+from otel_token_usage.record import LOG_FILE_NAME
 
 from .helpers import MakeSpan, chat_attributes, read_lines
 
@@ -294,7 +295,7 @@ def test_unknown_model_adds_no_cost_and_is_logged_once(
         "gen_ai.request.model": "mystery-model-9",
         "gen_ai.response.model": "mystery-model-9",
     }
-    with caplog.at_level(logging.WARNING, logger="otel_token_usage.metrics"):
+    with caplog.at_level(logging.WARNING, logger="otel_token_usage.export._metrics"):
         for _ in range(3):
             metered.export([make_span(chat_attributes(**mystery))])
     points = collect(metric_reader)
@@ -458,7 +459,7 @@ def test_a_failing_meter_provider_never_costs_a_line(
     """A provider that raises is one throttled error; the batch's lines are written and
     export reports SUCCESS, batch after batch."""
     exporter = TokenUsageSpanExporter(sessions_dir, meter_provider=_BrokenMeterProvider())
-    with caplog.at_level(logging.ERROR, logger="otel_token_usage.metrics"):
+    with caplog.at_level(logging.ERROR, logger="otel_token_usage.export._metrics"):
         results = [exporter.export([make_span(chat_attributes())]) for _ in range(3)]
     exporter.shutdown()
     assert results == [SpanExportResult.SUCCESS] * 3
@@ -468,7 +469,7 @@ def test_a_failing_meter_provider_never_costs_a_line(
 
 def test_no_op_provider_is_inactive() -> None:
     """The API's no-op provider means no metrics work at all on the export path."""
-    assert not m.TokenMetrics(NoOpMeterProvider()).active()
+    assert not TokenMetrics(NoOpMeterProvider()).active()
 
 
 GLOBAL_PROVIDER_SCRIPT = textwrap.dedent(

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from otel_token_usage import metrics
+from otel_token_usage import semconv as metrics
 
 APP = textwrap.dedent(
     """

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otel_token_usage import metrics
-from otel_token_usage.reference import render
+from otel_token_usage import semconv as metrics
+from otel_token_usage._reference import render
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_reference_matches_the_code() -> None:
-    """Run `python -m otel_token_usage.reference README.md` when this fails."""
+    """Run `python -m otel_token_usage._reference README.md` when this fails."""
     assert render() in README.read_text(encoding="utf-8")
 
 

@@ -19,11 +19,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import SessionSpanProcessor, TokenBudgetUsage, session
-from otel_token_usage import attributes as a
-from otel_token_usage.record import BUDGET_FIELDS
-from otel_token_usage.session_context import ActiveSession, current_session
-from otel_token_usage.storage import LOG_FILE_NAME
+from otel_token_usage import (
+    ActiveSession,
+    SessionSpanProcessor,
+    TokenBudgetUsage,
+    current_session,
+    session,
+)
+from otel_token_usage import semconv as a
+from otel_token_usage.record import BUDGET_FIELDS, LOG_FILE_NAME
 from otel_token_usage.testing import FakeClock, FakeProvider
 
 from .helpers import budget_snapshot, read_lines
@@ -362,7 +366,8 @@ def test_on_start_never_raises(caplog: pytest.LogCaptureFixture) -> None:
         attributes={a.GEN_AI_OPERATION_NAME: "chat"},
         limits=SpanLimits(max_span_attributes=1),  # full: forces the public path
     )
-    with caplog.at_level(logging.WARNING, "otel_token_usage.session_context"), session("s"):
+    logger = "otel_token_usage.export._session_processor"
+    with caplog.at_level(logging.WARNING, logger), session("s"):
         SessionSpanProcessor().on_start(span)
     assert "could not stamp the session" in caplog.text
 

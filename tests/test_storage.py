@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_token_usage.storage import (
+from otel_token_usage.export import SessionLogWriter
+from otel_token_usage.record import (
     LOG_FILE_NAME,
-    SessionLogWriter,
     SessionRefusedError,
     session_dir_name,
     session_id_from_dir_name,
@@ -158,7 +158,7 @@ def test_writer_recovers_after_its_directory_is_replaced(tmp_path: Path) -> None
 SHORT_WRITE_CHILD = textwrap.dedent(
     """
     import os, resource, signal, sys
-    from otel_token_usage.storage import SessionLogWriter
+    from otel_token_usage.export import SessionLogWriter
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     root = sys.argv[1]
     writer = SessionLogWriter(root)
@@ -191,7 +191,7 @@ def test_short_write_at_file_size_limit_leaves_only_whole_lines(tmp_path: Path) 
 CONCURRENT_CHILD = textwrap.dedent(
     """
     import sys, threading
-    from otel_token_usage.storage import SessionLogWriter
+    from otel_token_usage.export import SessionLogWriter
     root, proc = sys.argv[1], int(sys.argv[2])
     # Lines of different lengths make any interleaving or tear visible.
     def run(thread):

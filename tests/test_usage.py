@@ -9,7 +9,7 @@ from openai.types.completion_usage import CompletionTokensDetails, PromptTokensD
 from openai.types.responses import ResponseUsage
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
-from otel_token_usage.usage import Usage, normalize_usage
+from otel_token_usage.instrumentation.usage import Usage, normalize_usage
 
 
 def test_anthropic_input_is_made_inclusive_and_the_ttl_split_kept() -> None:

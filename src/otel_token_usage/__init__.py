@@ -2,7 +2,8 @@
 
 Public surface: the record (`TokenUsageRecord`, `TokenBudgetUsage`), the exporter that
 writes it (`TokenUsageSpanExporter`), and `extract_record` for reading spans yourself;
-the session context (`session`, stamped onto LLM spans by `SessionSpanProcessor`) and
+the session context (`session`, `current_session`, stamped onto LLM spans by
+`SessionSpanProcessor`) and
 `llm_call` for calls no instrumentor covers; `configure()` for the whole pipeline (session
 log, token metrics, OTLP forwarding) in one call.
 """
@@ -13,35 +14,38 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .exporter import TokenUsageSpanExporter
-    from .extract import extract_record
+    from ._session import ActiveSession, current_session, session
+    from .export import SessionSpanProcessor, TokenUsageSpanExporter, extract_record
     from .instrumentation._manual import llm_call
     from .pipeline import TokenUsagePipeline, configure
     from .record import TokenBudgetUsage, TokenUsageRecord
-    from .session_context import SessionSpanProcessor, session
 
 # Public name -> the module that defines it. Imported on first use, so that the
-# `token-usage` command and `import otel_token_usage.record` do not pay for the
-# OpenTelemetry SDK and the OTLP exporters they never touch.
+# `token-usage` command does not pay for the OpenTelemetry SDK and the OTLP exporters,
+# and `session` does not pay for pydantic.
 _WHERE = {
-    "SessionSpanProcessor": ".session_context",
+    "SessionSpanProcessor": ".export",
     "TokenBudgetUsage": ".record",
     "TokenUsagePipeline": ".pipeline",
     "TokenUsageRecord": ".record",
-    "TokenUsageSpanExporter": ".exporter",
+    "TokenUsageSpanExporter": ".export",
     "configure": ".pipeline",
-    "extract_record": ".extract",
+    "extract_record": ".export",
     "llm_call": ".instrumentation._manual",
-    "session": ".session_context",
+    "session": "._session",
+    "current_session": "._session",
+    "ActiveSession": "._session",
 }
 
 __all__ = [
+    "ActiveSession",
     "SessionSpanProcessor",
     "TokenBudgetUsage",
     "TokenUsagePipeline",
     "TokenUsageRecord",
     "TokenUsageSpanExporter",
     "configure",
+    "current_session",
     "extract_record",
     "llm_call",
     "session",

@@ -21,21 +21,22 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import anthropic
-import time_machine
-from anthropic.types import MessageParam, TextBlockParam, ThinkingConfigEnabledParam
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_token_usage import SessionSpanProcessor, TokenBudgetUsage, session
 from otel_token_usage.cli import main as token_usage
-from otel_token_usage.exporter import TokenUsageSpanExporter
-from otel_token_usage.instrumentation.anthropic import AnthropicInstrumentor
-from otel_token_usage.storage import SessionLogWriter
+from otel_token_usage.export import TokenUsageSpanExporter
+from otel_token_usage.record import LOG_FILE_NAME, session_dir_name
 from otel_token_usage.testing import FakeProvider, count_tokens
+
+if TYPE_CHECKING:
+    # The demo's own extra (`anthropic`, `time-machine`) is imported when it runs.
+    import anthropic
+    from anthropic.types import MessageParam, TextBlockParam, ThinkingConfigEnabledParam
 
 SESSION = "demo"
 MODEL = "claude-opus-4-8"
@@ -134,7 +135,12 @@ def _text(content: Any) -> str:
 
 def run(sessions_dir: Path) -> Path:
     """Run the agent loop into `sessions_dir`; return the session log's path."""
-    log = SessionLogWriter(sessions_dir).path_of(SESSION)
+    import anthropic  # noqa: PLC0415 - the demo extra, needed only when the demo runs
+    import time_machine  # noqa: PLC0415
+
+    from otel_token_usage.instrumentation.anthropic import AnthropicInstrumentor  # noqa: PLC0415
+
+    log = sessions_dir / session_dir_name(SESSION) / LOG_FILE_NAME
     log.unlink(missing_ok=True)  # show this run's lines only
 
     provider = TracerProvider(resource=Resource.create({"service.name": "token-usage-demo"}))

@@ -5,7 +5,7 @@
 - `summarize`: calls, tokens by kind, prompt size, cache-hit ratio, cache write payback,
   thinking share, cost and saving versus no cache, per session, model or day.
 - `CacheTimeline`: per call, the hit ratio and why cold rounds were cold.
-- `PriceBook`: prices from `genai-prices` (offline) overridden by a user price file.
+- Prices come from `otel_token_usage.pricing.PriceBook`.
 - `plot_timelines`: pictures of the timeline (needs the `plot` extra).
 - `validate_lines`, `record_schema`: strict checks of every line, and the line's schema.
 """
@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from ._plot import PLOT_SUFFIXES, plot_timelines
-from ._prices import Price, PriceBook, Rates, TokenSums
 from ._reader import AnalysisError, BadLine, BadLines, Call, LogFile, find_logs, read_calls
 from ._render import OutputFormat, cost_rows, write_costs, write_report, write_timeline
 from ._summary import GroupBy, Report, Summary, summarize
@@ -42,14 +41,10 @@ __all__ = [
     "GroupBy",
     "LogFile",
     "OutputFormat",
-    "Price",
-    "PriceBook",
-    "Rates",
     "Report",
     "SessionCache",
     "Summary",
     "TimelineRow",
-    "TokenSums",
     "cost_rows",
     "find_logs",
     "plot_timelines",

@@ -19,8 +19,9 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from otel_token_usage.pricing import Price, PriceBook
+
 from ._fold import FileFold, fold_file, settle_tiers
-from ._prices import Price, PriceBook
 from ._progress import Progress
 from ._reader import STDIN, LogFile
 

@@ -20,8 +20,13 @@ from typing import IO, Annotated, Any, NamedTuple
 
 import msgspec
 
-from otel_token_usage._record_fields import EXTENSION_FIELDS, SEED_FIELDS
-from otel_token_usage.storage import LOG_FILE_NAME, session_id_from_dir_name
+from otel_token_usage._util import UserError
+from otel_token_usage.record import (
+    EXTENSION_FIELDS,
+    LOG_FILE_NAME,
+    SEED_FIELDS,
+    session_id_from_dir_name,
+)
 
 __all__ = [
     "STDIN",
@@ -44,7 +49,7 @@ MAX_LINE = 16 << 20
 _KEEP_SAMPLES = 20
 
 
-class AnalysisError(Exception):
+class AnalysisError(UserError):
     """A problem with the input a person can fix (missing path, unreadable or empty file,
     not a session log). Its message is one line, fit to print as it is."""
 

@@ -13,7 +13,8 @@ from typing import Any, Literal, TextIO
 
 import orjson
 
-from ._prices import PriceBook
+from otel_token_usage.pricing import PriceBook
+
 from ._summary import Report, Summary
 from ._timeline import SessionCache, TimelineRow
 

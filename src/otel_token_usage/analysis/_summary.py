@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from otel_token_usage.pricing import PriceBook, TokenSums
+
 from ._fold import GroupKey, Sums, add_counts
 from ._parallel import fold_all
-from ._prices import PriceBook, TokenSums
 from ._progress import Progress
 from ._reader import STDIN, AnalysisError, BadLines, LogFile, find_logs
 

@@ -24,7 +24,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ._prices import PriceBook, TokenSums
+from otel_token_usage.pricing import PriceBook, TokenSums
+
 from ._reader import Call
 
 __all__ = [

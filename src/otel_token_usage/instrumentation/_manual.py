@@ -28,10 +28,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer, TracerProvider
 
-from otel_token_usage._throttle import ThrottledLogger
-from otel_token_usage.extract import UNKNOWN
+from otel_token_usage._util import ThrottledLogger
 from otel_token_usage.instrumentation._span import LLMCallSpan
-from otel_token_usage.usage import Usage
+from otel_token_usage.instrumentation.usage import Usage
+from otel_token_usage.semconv import UNKNOWN
 
 __all__ = ["SCOPE_NAME", "LLMCall", "llm_call"]
 

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from otel_token_usage import attributes as a
-from otel_token_usage._throttle import ThrottledLogger
-from otel_token_usage.usage import Usage, normalize_usage
+from otel_token_usage import semconv as a
+from otel_token_usage._util import ThrottledLogger
+from otel_token_usage.instrumentation.usage import Usage, normalize_usage
 
 __all__ = ["CAPTURE_CONTENT_ENV", "LLMCallSpan", "capture_content"]
 

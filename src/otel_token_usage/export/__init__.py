@@ -1,0 +1,33 @@
+"""The writing side: finished spans -> records -> lines in each session's log -> metrics.
+
+- `TokenUsageSpanExporter` (behind a `BatchSpanProcessor`): extracts each LLM call's
+  record (`extract_record`, `record_line`), appends it to its session's log through
+  `SessionLogWriter`, and records token metrics (`TokenMetrics`).
+- `SessionSpanProcessor`: stamps the current `session()` onto LLM spans as they start.
+- `ExporterSettings`: keyword argument > `OTEL_TOKEN_USAGE_*` variable > default.
+
+Nothing here imports the reading side (`analysis`, `ingest`, `cli`).
+"""
+
+from __future__ import annotations
+
+from ._exporter import TokenUsageSpanExporter
+from ._extract import extract_line, extract_record, record_line, span_attributes
+from ._metrics import TokenMetrics
+from ._session_processor import SessionSpanProcessor
+from ._settings import ENV_PREFIX, ExporterSettings, LineFormat
+from ._storage import SessionLogWriter
+
+__all__ = [
+    "ENV_PREFIX",
+    "ExporterSettings",
+    "LineFormat",
+    "SessionLogWriter",
+    "SessionSpanProcessor",
+    "TokenMetrics",
+    "TokenUsageSpanExporter",
+    "extract_line",
+    "extract_record",
+    "record_line",
+    "span_attributes",
+]

@@ -1,0 +1,299 @@
+"""span -> record: which finished spans are LLM calls, and what their line says.
+
+One function decides this for everything that reads spans (the in-process exporter and,
+later, file ingestion), so the two can never disagree. It never raises on attribute
+values: a value that is not a valid token count is replaced by the next producer's name
+for the same field, else 0, and a throttled warning names the attribute.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import msgspec
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.util.types import AttributeValue
+
+from otel_token_usage import semconv as a
+from otel_token_usage._util import ThrottledLogger
+from otel_token_usage.record import (
+    BUDGET_FIELDS,
+    COUNT_LIMITS,
+    U32_MAX,
+    U64_MAX,
+    RecordLine,
+    format_ts,
+)
+from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION, UNKNOWN, is_llm_call
+
+if TYPE_CHECKING:
+    from otel_token_usage.record import TokenUsageRecord
+
+__all__ = ["extract_line", "extract_record", "record_line", "span_attributes"]
+
+_log = logging.getLogger(__name__)
+_warn = ThrottledLogger(_log)
+
+# The fast reader's counts stop at i64 (a msgspec limit); larger values take the
+# name-by-name reader, which knows u64.
+_I64_MAX = 2**63 - 1
+_Count = Annotated[int, msgspec.Meta(ge=0, le=_I64_MAX)]
+_U32 = Annotated[int, msgspec.Meta(ge=0, le=U32_MAX)]
+_B = a.BUDGET_ATTRIBUTES
+
+
+def _at(name: str) -> Any:
+    return msgspec.field(default=None, name=name)
+
+
+class _Raw(msgspec.Struct, gc=False):
+    """What a span says, before any arithmetic; None where it says nothing usable.
+
+    Its encoded names are the current (first-choice) attribute names, so
+    `msgspec.convert(attrs, _Raw)` reads a conforming span in one C call."""
+
+    input: _Count | None = _at(a.READ_INPUT[0])
+    output: _Count | None = _at(a.READ_OUTPUT[0])
+    cache_read: _Count | None = _at(a.READ_CACHE_READ[0])
+    cache_write: _Count | None = _at(a.READ_CACHE_WRITE[0])
+    reasoning: _Count | None = _at(a.READ_REASONING[0])
+    write_5m: _Count | None = _at(a.READ_CACHE_WRITE_5M[0])
+    write_1h: _Count | None = _at(a.READ_CACHE_WRITE_1H[0])
+    # Second choices written often enough to deserve the fast reader:
+    cache_write_legacy: _Count | None = _at(a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    write_5m_native: _Count | None = _at(a.ANTHROPIC_CACHE_WRITE_5M)
+    write_1h_native: _Count | None = _at(a.ANTHROPIC_CACHE_WRITE_1H)
+    message_count: _Count | None = _at(a.TOKEN_USAGE_MESSAGE_COUNT)
+    session: str | None = _at(a.READ_SESSION[0])
+    model: str | None = _at(a.READ_MODEL[0])
+    request_model: str | None = _at(a.READ_MODEL[1])
+    provider: str | None = _at(a.READ_PROVIDER[0])
+    system_tokens: _U32 | None = _at(_B["system_tokens"])
+    summary_tokens: _U32 | None = _at(_B["summary_tokens"])
+    window_tokens: _U32 | None = _at(_B["window_tokens"])
+    total_tokens: _U32 | None = _at(_B["total_tokens"])
+    max_context_tokens: _U32 | None = _at(_B["max_context_tokens"])
+    budget_limit: _U32 | None = _at(_B["budget_limit"])
+    prompt_cached_tool_outputs: _Count | None = _at(_B["prompt_cached_tool_outputs"])
+    prompt_cached_tool_tokens_saved: _U32 | None = _at(_B["prompt_cached_tool_tokens_saved"])
+    truncation_occurred: bool | None = _at(_B["truncation_occurred"])
+    segments_removed: _Count | None = _at(_B["segments_removed"])
+
+
+# _Raw field -> every attribute name for it, first match wins (the slow reader's map).
+_COUNT_READS: dict[str, tuple[str, ...]] = {
+    "input": a.READ_INPUT,
+    "output": a.READ_OUTPUT,
+    "cache_read": a.READ_CACHE_READ,
+    "cache_write": a.READ_CACHE_WRITE,
+    "reasoning": a.READ_REASONING,
+    "write_5m": a.READ_CACHE_WRITE_5M,
+    "write_1h": a.READ_CACHE_WRITE_1H,
+    "message_count": (a.TOKEN_USAGE_MESSAGE_COUNT,),
+}
+_TEXT_READS: dict[str, tuple[str, ...]] = {
+    "session": a.READ_SESSION,
+    "model": a.READ_MODEL,
+    "provider": a.READ_PROVIDER,
+}
+_BUDGET_NAMES = frozenset(_B.values())
+_NO_BUDGET: tuple[Any, ...] = tuple(
+    False if field == "truncation_occurred" else 0 for field in BUDGET_FIELDS
+)
+# Names only the slow reader knows: their presence sends a span to it.
+_OTHER_NAMES = frozenset(
+    name for names in (*_COUNT_READS.values(), *_TEXT_READS.values()) for name in names[1:]
+) - {
+    a.READ_MODEL[1],
+    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    a.ANTHROPIC_CACHE_WRITE_5M,
+    a.ANTHROPIC_CACHE_WRITE_1H,
+}
+
+
+def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
+    attrs: Mapping[str, AttributeValue],
+    end_ns: int,
+    start_ns: int | None = None,
+    trace_id: int | None = None,
+    span_id: int | None = None,
+    fallback_session: str = DEFAULT_FALLBACK_SESSION,
+    extended: bool = True,
+) -> RecordLine | None:
+    """The `RecordLine` of one finished span given as its parts, or None if it is not an
+    LLM call: the one extraction every reader of spans shares (in-process or from files).
+
+    Its values are already checked, so `record.encode_lines` writes it without another
+    validation pass. Extension fields are set only when known; `extended=False` leaves
+    them all unset (exactly the twenty Rust fields).
+    """
+    if not is_llm_call(attrs):
+        return None
+    raw = _read(attrs)
+    cache_read = raw.cache_read or 0
+    write_5m = raw.write_5m if raw.write_5m is not None else raw.write_5m_native
+    write_1h = raw.write_1h if raw.write_1h is not None else raw.write_1h_native
+    cache_write = raw.cache_write if raw.cache_write is not None else raw.cache_write_legacy
+    if cache_write is None:
+        cache_write = (write_5m or 0) + (write_1h or 0)
+    # The conventions' input is inclusive of cache reads and writes; a producer whose
+    # input is smaller than its cache counts was already reporting fresh input only.
+    input_tokens = raw.input or 0
+    cached = cache_read + cache_write
+    if input_tokens >= cached:
+        input_tokens -= cached
+
+    if _BUDGET_NAMES.isdisjoint(attrs):
+        budget = _NO_BUDGET
+    else:
+        budget = tuple(
+            default if (value := getattr(raw, field)) is None else value
+            for field, default in zip(BUDGET_FIELDS, _NO_BUDGET, strict=True)
+        )
+    if extended:
+        ids = (
+            (f"{trace_id:032x}", f"{span_id:016x}")
+            if trace_id is not None and span_id is not None
+            else (None, None)
+        )
+        duration = None if start_ns is None else max(0, end_ns - start_ns) // 1_000_000
+        extensions: tuple[Any, ...] = (*ids, duration, write_5m, write_1h)
+    else:
+        extensions = ()
+    return RecordLine(
+        format_ts(end_ns),
+        raw.session or fallback_session,
+        raw.model or raw.request_model or UNKNOWN,
+        raw.provider or UNKNOWN,
+        raw.message_count or 0,
+        cache_write,
+        cache_read,
+        input_tokens,
+        raw.output or 0,
+        raw.reasoning or 0,
+        *budget,
+        *extensions,
+    )
+
+
+def extract_line(
+    span: ReadableSpan,
+    attrs: Mapping[str, AttributeValue] | None = None,
+    fallback_session: str = DEFAULT_FALLBACK_SESSION,
+    extended: bool = True,
+) -> RecordLine | None:
+    """`record_line` for an SDK span (`attrs`: its attributes, if already copied)."""
+    if attrs is None:
+        attrs = span_attributes(span)
+    context = span.context
+    # Positional: this runs once per exported span.
+    return record_line(
+        attrs,
+        span.end_time or time.time_ns(),
+        span.start_time,
+        context.trace_id if context is not None else None,
+        context.span_id if context is not None else None,
+        fallback_session,
+        extended,
+    )
+
+
+def extract_record(
+    span: ReadableSpan,
+    *,
+    fallback_session: str = DEFAULT_FALLBACK_SESSION,
+    extended: bool = True,
+) -> TokenUsageRecord | None:
+    """The `TokenUsageRecord` of `span`, or None if it is not an LLM call. Never raises
+    on attribute values (see the module docstring)."""
+    from otel_token_usage.record import TokenUsageRecord  # noqa: PLC0415 - pydantic only for this API
+
+    line = extract_line(span, fallback_session=fallback_session, extended=extended)
+    if line is None:
+        return None
+    return TokenUsageRecord.model_construct(**msgspec.structs.asdict(line))
+
+
+def span_attributes(span: ReadableSpan) -> dict[str, AttributeValue]:
+    """A plain-dict copy of the span's attributes (cheap for SDK spans)."""
+    raw = span.attributes
+    if raw is None:
+        return {}
+    return raw.copy() if hasattr(raw, "copy") else dict(raw)
+
+
+def _read(attrs: Mapping[str, AttributeValue]) -> _Raw:
+    """The span's fields: in one C call when it uses only current names and clean
+    values, else name by name (same result, plus warnings for bad values)."""
+    if _OTHER_NAMES.isdisjoint(attrs):
+        try:
+            return msgspec.convert(attrs, _Raw)
+        except msgspec.ValidationError:
+            pass
+    return _read_by_name(attrs)
+
+
+def _read_by_name(attrs: Mapping[str, AttributeValue]) -> _Raw:
+    fields: dict[str, Any] = {field: _count(attrs, names) for field, names in _COUNT_READS.items()}
+    fields.update((field, _text(attrs, names)) for field, names in _TEXT_READS.items())
+    for field, default in zip(BUDGET_FIELDS, _NO_BUDGET, strict=True):
+        name = _B[field]
+        if isinstance(default, bool):
+            fields[field] = _flag(attrs, name) if name in attrs else None
+        else:
+            fields[field] = _count(attrs, (name,), COUNT_LIMITS[field])
+    return _Raw(**fields)
+
+
+def _count(
+    attrs: Mapping[str, AttributeValue], names: tuple[str, ...], limit: int = U64_MAX
+) -> int | None:
+    """The first valid count under `names`; None if none is present, 0 if all are bad."""
+    found = False
+    for name in names:
+        value = attrs.get(name)
+        if value is None:
+            continue
+        if type(value) is int and 0 <= value <= limit:
+            return value
+        count = _coerce_count(value, limit)
+        if count is not None:
+            return count
+        found = True
+        _warn.warning(name, "span attribute %s=%r is not a token count; recorded as 0", name, value)
+    return 0 if found else None
+
+
+def _coerce_count(value: object, limit: int) -> int | None:
+    # Integral floats (JavaScript producers) and digit strings are counts in another type.
+    integral_float = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if integral_float or digits:
+        value = int(cast(float | str, value))
+    if type(value) is int and 0 <= value <= limit:
+        return value
+    return None
+
+
+def _text(attrs: Mapping[str, AttributeValue], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = attrs.get(name)
+        if isinstance(value, str):
+            if value:
+                return value
+        elif type(value) is int:
+            return str(value)
+        elif value is not None:
+            _warn.warning(name, "span attribute %s=%r is not a string; ignored", name, value)
+    return None
+
+
+def _flag(attrs: Mapping[str, AttributeValue], name: str) -> bool:
+    value = attrs.get(name)
+    if value is None or type(value) is bool:
+        return bool(value)
+    _warn.warning(name, "span attribute %s=%r is not a bool; recorded as false", name, value)
+    return False
