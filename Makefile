@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test check lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ demo: $(STAMP)
 	$(BIN)/python -m otel_token_usage.demo
 
 test: $(STAMP) lint typecheck pytest
+
+# For developers: lint, incremental type checks and the tests not marked slow (< 90 s).
+check: $(STAMP) lint
+	$(BIN)/mypy --incremental
+	$(BIN)/pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -194,6 +194,7 @@ def run_report(root: Path, *args: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_report_of_one_process(tmp_path: Path) -> None:
     """With two workers (the first files folded before the price data is loaded, one of
     them with Sonnet prompts on both sides of the 200k tier, so folded again) the report

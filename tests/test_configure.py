@@ -128,6 +128,7 @@ EXPORT_TIMEOUT_S = 30.0  # an export alone could block this long...
 SHUTDOWN_TIMEOUT_S = 1.0  # ...but shutdown must not
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", FAILURES)
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_broken_collector_costs_no_line_and_no_time(

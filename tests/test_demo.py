@@ -10,6 +10,8 @@ import pytest
 from otel_token_usage import demo
 from otel_token_usage.record import LOG_FILE_NAME
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: `make test` runs them
+
 
 def test_demo_agent_loop_logs_every_turn_with_its_cold_rounds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

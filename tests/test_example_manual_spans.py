@@ -10,6 +10,8 @@ from examples import manual_spans as demo
 
 from otel_token_usage.record import LOG_FILE_NAME
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: `make test` runs them
+
 
 def test_demo_writes_one_line_per_scripted_call(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -17,6 +17,8 @@ import pytest
 from otel_token_usage.analysis import CacheTimeline, find_logs, read_calls
 from otel_token_usage.record import LOG_FILE_NAME
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent

@@ -233,6 +233,7 @@ ZERO_CODE_APP = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_zero_code_entry_point(tmp_path: Path) -> None:
     """OTEL_TRACES_EXPORTER=token_usage opentelemetry-instrument python app.py writes the log."""
     app = tmp_path / "app.py"

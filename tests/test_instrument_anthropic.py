@@ -554,6 +554,7 @@ _GLOBAL_PROVIDER_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_global_tracer_provider_switches_a_default_client_to_native_spans(
     fake: FakeProvider,
 ) -> None:

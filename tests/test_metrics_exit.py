@@ -8,7 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from otel_token_usage import semconv as metrics
+
+pytestmark = pytest.mark.slow  # subprocesses and real servers: `make test` runs them
 
 APP = textwrap.dedent(
     """

@@ -211,6 +211,7 @@ CONCURRENT_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_processes_and_threads_appending_at_once_lose_nothing(tmp_path: Path) -> None:
     """4 processes x 4 threads x 50 batches x 20 lines: every line whole, none lost or doubled."""
     procs = [
