@@ -99,6 +99,43 @@ OPENLLMETRY_REQUEST_TYPES: dict[str, str] = {"chat": "chat", "completion": "text
 OPENLLMETRY_AGGREGATE_KINDS = frozenset({"workflow", "task", "agent", "tool"})
 OPENINFERENCE_LLM_KIND = "LLM"
 
+# --- producers, by instrumentation scope: whose view of a call is the most exact ---
+PRODUCER_RANKS: tuple[tuple[str, int], ...] = (
+    # ours: exact usage objects, streamed counts replaced (never added), 5m/1h split
+    ("otel_token_usage", 0),
+    # the Anthropic SDK's own tracing: exact, inclusive input, 5m/1h split, thinking
+    ("com.anthropic.sdk", 1),
+    # pydantic-ai and logfire: exact usage objects, cache writes, provider details
+    ("pydantic-ai", 2),
+    ("pydantic_ai", 2),
+    ("logfire", 2),
+    # the official GenAI instrumentation (openai-v2 via opentelemetry-util-genai):
+    # exact input and output, no cache or reasoning counts
+    ("opentelemetry.util.genai", 3),
+    ("opentelemetry.instrumentation.openai_v2", 3),
+    # OpenInference: exact, but a cache write of 0 is left off
+    ("openinference", 4),
+    # OpenLLMetry: a cache read of 0 where the provider said nothing; streamed Anthropic
+    # output over-counted by message_start's placeholder
+    ("opentelemetry.instrumentation", 5),
+    # openlit: exclusive Anthropic input, estimated stream counts, cache counts zeroed
+    ("openlit", 6),
+)
+"""Instrumentation scope name prefix -> rank (lower is more exact), first match wins.
+When spans of one call disagree, each field of the line comes from the lowest-ranked
+span that reports it (see `export._merge`)."""
+OTHER_PRODUCER_RANK = 7
+"""Rank of spans whose scope matches none of `PRODUCER_RANKS` (hand-written, unknown)."""
+
+
+def producer_rank(scope_name: str) -> int:
+    """The rank of a span's producer, from its instrumentation scope name."""
+    for prefix, rank in PRODUCER_RANKS:
+        if scope_name.startswith(prefix):
+            return rank
+    return OTHER_PRODUCER_RANK
+
+
 # --- read order per record field (first match wins) ---
 READ_SESSION = (GEN_AI_CONVERSATION_ID, SESSION_ID)
 READ_MODEL = (GEN_AI_RESPONSE_MODEL, GEN_AI_REQUEST_MODEL, OPENINFERENCE_MODEL_NAME)
@@ -150,6 +187,19 @@ def is_inference(attrs: Mapping[str, AttributeValue]) -> bool:
     else:
         inference = attrs.get(OPENLLMETRY_REQUEST_TYPE) in OPENLLMETRY_REQUEST_TYPES
     return inference and attrs.get(OPENLLMETRY_SPAN_KIND) not in OPENLLMETRY_AGGREGATE_KINDS
+
+
+def session_of(attrs: Mapping[str, AttributeValue]) -> str | None:
+    """The session a span names itself (`READ_SESSION`, first non-empty string or an
+    integer), or None: read as the exporter reads it."""
+    for name in READ_SESSION:
+        value = attrs.get(name)
+        if isinstance(value, str):
+            if value:
+                return value
+        elif type(value) is int:
+            return str(value)
+    return None
 
 
 def is_llm_call(attrs: Mapping[str, AttributeValue]) -> bool:

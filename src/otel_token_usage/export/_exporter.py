@@ -17,11 +17,12 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_token_usage import semconv as a
-from otel_token_usage._util import RecentKeys, ThrottledLogger
+from otel_token_usage._util import ThrottledLogger
 from otel_token_usage.record import RecordLine, SessionRefusedError, encode_lines
 
 from ._extract import extract_line, span_attributes
+from ._late_sessions import late_sessions
+from ._merge import Call, CallMerger
 from ._metrics import TokenMetrics
 from ._settings import ExporterSettings, LineFormat
 from ._storage import SessionLogWriter
@@ -29,7 +30,6 @@ from ._storage import SessionLogWriter
 __all__ = ["TokenUsageSpanExporter"]
 
 _log = logging.getLogger(__name__)
-_RECENT_RESPONSE_IDS = 4096
 
 
 class TokenUsageSpanExporter(SpanExporter):
@@ -39,7 +39,11 @@ class TokenUsageSpanExporter(SpanExporter):
     Guarantees:
 
     - `export()` never raises. Spans that are not LLM calls are skipped; a call seen by
-      two producers (same `gen_ai.response.id`) is written once.
+      several producers (same session and `gen_ai.response.id`, or nested spans of one
+      provider and model) is one line, with the most exact counts any of its spans has
+      (see `_merge`).
+    - A span that started inside `session()` but said it was an LLM call only when it
+      ended gets that session, as `SessionSpanProcessor` notes it (`_late_sessions`).
     - Each session's lines of a batch are one append (see `storage`): never torn,
       interleaved or duplicated, across threads and processes.
     - When the disk refuses a batch (full, read-only, permissions) `export()` returns
@@ -100,7 +104,7 @@ class TokenUsageSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         # Lines (RecordLine) by session: kept for retry when the disk refused them.
         self._pending: dict[str, list[RecordLine]] = {}
-        self._recent_ids = RecentKeys(_RECENT_RESPONSE_IDS)
+        self._merger = CallMerger()
         self._is_shutdown = False
         self._warn = ThrottledLogger(_log)
 
@@ -159,25 +163,31 @@ class TokenUsageSpanExporter(SpanExporter):
     ) -> None:
         fallback = self.settings.fallback_session
         extended = self._extended
-        seen = self._recent_ids.seen
+        late = late_sessions.pending()
+        found: list[Call] = []
         for span in spans:
             try:
                 attrs = span_attributes(span)
+                if late:
+                    _late_session(span, attrs)
                 line = extract_line(span, attrs, fallback, extended)
-                if line is None:
-                    continue
-                response_id = attrs.get(a.GEN_AI_RESPONSE_ID)
-                if response_id is not None and seen(response_id):
-                    continue
-                lines = groups.get(line.session_id)
-                if lines is None:
-                    groups[line.session_id] = [line]
-                else:
-                    lines.append(line)
-                if calls is not None:
-                    calls.append((attrs, line, span.context))
+                if line is not None:
+                    found.append((attrs, line, span))
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
                 self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
+        try:
+            merged = self._merger.merge(found)
+        except Exception as exc:  # noqa: BLE001 - unmerged lines beat no lines
+            self._warn.error("merge", "could not merge the spans of a batch: %s", exc)
+            merged = found
+        for call_attrs, line, call_span in merged:
+            lines = groups.get(line.session_id)
+            if lines is None:
+                groups[line.session_id] = [line]
+            else:
+                lines.append(line)
+            if calls is not None:
+                calls.append((call_attrs, line, call_span.context))
 
     def _write(self, groups: dict[str, list[RecordLine]]) -> SpanExportResult:
         failed: dict[str, list[RecordLine]] = {}
@@ -235,6 +245,17 @@ class TokenUsageSpanExporter(SpanExporter):
         self._warn.error(
             "dropped", "token-usage retry buffer full: dropped %d unwritten line(s)", dropped
         )
+
+
+def _late_session(span: ReadableSpan, attrs: dict[str, Any]) -> None:
+    """Give `attrs` the session the span started in, if it became an LLM call only when
+    it ended (`SessionSpanProcessor` noted it); by the rules of its `on_start`."""
+    context = span.context
+    if context is None:
+        return
+    active = late_sessions.take(context.span_id)
+    if active is not None:
+        attrs.update(active.stamps_for(attrs))
 
 
 def _price_book(settings: ExporterSettings, *, given: bool) -> Any:

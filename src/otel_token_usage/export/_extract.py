@@ -32,7 +32,14 @@ from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION, UNKNOWN, is_llm_c
 if TYPE_CHECKING:
     from otel_token_usage.record import TokenUsageRecord
 
-__all__ = ["extract_line", "extract_record", "record_line", "span_attributes"]
+__all__ = [
+    "SpanFields",
+    "extract_line",
+    "extract_record",
+    "record_line",
+    "span_attributes",
+    "span_fields",
+]
 
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
@@ -223,6 +230,16 @@ def span_attributes(span: ReadableSpan) -> dict[str, AttributeValue]:
     if raw is None:
         return {}
     return raw.copy() if hasattr(raw, "copy") else dict(raw)
+
+
+SpanFields = _Raw
+"""What a span says per field, None where it says nothing (see `span_fields`)."""
+
+
+def span_fields(attrs: Mapping[str, AttributeValue]) -> SpanFields:
+    """Each field as the span gives it, None where it gives none: what merging the spans
+    of one call needs to tell a reported count from a missing one (`_merge`)."""
+    return _read(attrs)
 
 
 def _read(attrs: Mapping[str, AttributeValue]) -> _Raw:

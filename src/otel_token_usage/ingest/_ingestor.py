@@ -17,7 +17,7 @@ from typing import Any
 
 from otel_token_usage import semconv as a
 from otel_token_usage._util import RecentKeys, UserError
-from otel_token_usage.export import LineFormat, SessionLogWriter, record_line
+from otel_token_usage.export import LineFormat, SessionLogWriter, call_key, record_line
 from otel_token_usage.record import SessionRefusedError, encode_lines, session_dir_name
 from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 
@@ -52,7 +52,7 @@ class IngestStats:
     present: int = 0
     """Calls already in their session's log (or earlier in this run)."""
     duplicates: int = 0
-    """Calls whose `gen_ai.response.id` another span of this run already had."""
+    """Calls whose session and `gen_ai.response.id` another span of this run had."""
     bad_lines: int = 0
     bad_spans: int = 0
     sessions: set[str] = field(default_factory=set)
@@ -191,8 +191,8 @@ class Ingestor:
         if line is None:
             return
         self.stats.calls += 1
-        response_id = attrs.get(a.GEN_AI_RESPONSE_ID)
-        if response_id is not None and self._responses.seen(response_id):
+        key = call_key(line.session_id, attrs.get(a.GEN_AI_RESPONSE_ID))
+        if key is not None and self._responses.seen(key):
             self.stats.duplicates += 1
             return
         target, index = self._target(line.session_id)
