@@ -191,8 +191,8 @@ class Ingestor:
         if line is None:
             return
         self.stats.calls += 1
-        key = call_key(line.session_id, attrs.get(a.GEN_AI_RESPONSE_ID))
-        if key is not None and self._responses.seen(key):
+        call = call_key(line.session_id, attrs.get(a.GEN_AI_RESPONSE_ID))
+        if call is not None and self._responses.seen(call):
             self.stats.duplicates += 1
             return
         target, index = self._target(line.session_id)
