@@ -307,3 +307,31 @@ def test_the_memory_of_written_calls_is_bounded(spans: Spans) -> None:
     for n in range(30):
         merger.merge([call(f"newer-{n}")])
     assert len(merger.merge([call("old")])) == 1
+
+
+@pytest.mark.parametrize("batches", ["one batch", "one span per batch"])
+def test_a_call_made_a_child_of_an_ended_call_is_another_call(
+    exporter: TokenUsageSpanExporter, spans: Spans, sessions_dir: Path, batches: str
+) -> None:
+    """A context left attached after a call ended (openai-v2's streams leave their
+    wrapper's parent current) makes the next call of the same model a "child" of the
+    last one: started after its "parent" ended, it is still a call of its own."""
+    inner, first = spans.nested((OURS, _ours("id-1")), (OPENAI_V2, _ours("id-1")))
+    outer = spans.provider.get_tracer(OURS)
+    with outer.start_as_current_span("chat", attributes=_ours("id-2"), context=_leaked(first)):
+        pass
+    second = spans.memory.get_finished_spans()[-1]
+    assert second.parent is not None and first.context is not None
+    assert second.parent.span_id == first.context.span_id
+    if batches == "one batch":
+        exporter.export([inner, first, second])
+    else:
+        for span in (inner, first, second):
+            exporter.export([span])
+    assert len(lines(sessions_dir)) == 2
+
+
+def _leaked(span: ReadableSpan) -> Any:
+    """A context whose current span is `span`, as one left attached after it ended."""
+    assert span.context is not None
+    return trace.set_span_in_context(trace.NonRecordingSpan(span.context))

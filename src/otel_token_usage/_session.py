@@ -118,9 +118,25 @@ class ActiveSession:
 _SESSION_KEY = otel_context.create_key("otel_token_usage._session")
 
 
+# The session of the code that runs, beside the OpenTelemetry context: a producer that
+# starts a span in a context it rebuilt from a propagation carrier (logfire does so for
+# the span that carries a stream's usage) drops our context value, not this variable.
+_RUNNING: contextvars.ContextVar[ActiveSession | None] = contextvars.ContextVar(
+    "otel_token_usage.session", default=None
+)
+
+
 def current_session(context: otel_context.Context | None = None) -> ActiveSession | None:
-    """The innermost session in effect in `context` (default: the current one), or None
-    outside any."""
+    """The innermost session in effect in `context`, or None outside any.
+
+    Without `context`: the current OpenTelemetry context's session, else the session of
+    the `with session(...)` block the code runs in (when a producer attached a context of
+    its own, rebuilt without ours)."""
+    if context is None:
+        value = otel_context.get_value(_SESSION_KEY)
+        if value is None:
+            value = _RUNNING.get()
+        return value if isinstance(value, ActiveSession) else None
     value = otel_context.get_value(_SESSION_KEY, context)
     return value if isinstance(value, ActiveSession) else None
 
@@ -134,7 +150,7 @@ class SessionScope:
     nested; every entry must be left in the context (thread, task) that entered it.
     """
 
-    __slots__ = ("_budget", "_message_count", "_override", "_session_id", "_tokens")
+    __slots__ = ("_budget", "_message_count", "_override", "_running", "_session_id", "_tokens")
 
     def __init__(
         self,
@@ -148,6 +164,7 @@ class SessionScope:
         self._message_count = message_count
         self._override = override
         self._tokens: list[contextvars.Token[otel_context.Context]] = []
+        self._running: list[contextvars.Token[ActiveSession | None]] = []
 
     def __enter__(self) -> ActiveSession:
         outer = current_session()
@@ -160,6 +177,7 @@ class SessionScope:
             override = override or outer.override
         active = ActiveSession(self._session_id, budget, message_count, override)
         self._tokens.append(otel_context.attach(otel_context.set_value(_SESSION_KEY, active)))
+        self._running.append(_RUNNING.set(active))
         if not _processors and not _warned:
             _warn_no_processor()
         return active
@@ -173,8 +191,12 @@ class SessionScope:
         if not self._tokens:
             return
         # Left from another context than the one that entered, OpenTelemetry logs the
-        # failed detach and raises nothing into the user's block.
+        # failed detach and raises nothing into the user's block; the same for ours.
         otel_context.detach(self._tokens.pop())
+        try:
+            _RUNNING.reset(self._running.pop())
+        except (ValueError, RuntimeError):
+            _log.debug("session() left in another context than the one that entered it")
 
     async def __aenter__(self) -> ActiveSession:
         return self.__enter__()

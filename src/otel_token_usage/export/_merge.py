@@ -10,7 +10,11 @@ call's span. Spans are one call when
 - one is the parent of the other, both LLM calls, of the same provider and model (an
   inference cannot contain another inference; OpenInference spans carry no response
   id). Provider or model unknown on either side counts as the same; a model is the
-  same when one name starts with the other (`gpt-4o` and `gpt-4o-2024-08-06`).
+  same when one name starts with the other (`gpt-4o` and `gpt-4o-2024-08-06`); or
+- one carries no response id and the other, the only such span of the batch, ran
+  entirely within it, in the same session, with the same provider, model and output
+  count (OpenInference's LangChain spans are never made current, so the SDK call they
+  describe is not nested in them).
 
 The call's line takes each field from the span that knows it best:
 
@@ -70,6 +74,12 @@ def call_key(session_id: str, response_id: object) -> tuple[str, str] | None:
     return None
 
 
+# How a span matched a call seen before it: (its index, that call's line, how, and
+# for nesting the time that decides it: the parent's end or the child's start).
+_Hit = tuple[int, RecordLine, int, int | None]
+_SAME_KEY, _PARENT, _CHILD = 0, 1, 2  # same call key; the line is its parent; its child
+
+
 class CallMerger:
     """Turns the LLM-call spans of each batch into one call each (see the module
     docstring). Remembers the call keys and span ids of about the last `capacity` calls,
@@ -78,12 +88,17 @@ class CallMerger:
 
     The common case costs little: a span with a response id and no parent costs one
     lookup and one store, like the response-id check it replaces; a span with a parent
-    two more of each. Grouping and merging run only for spans that match."""
+    two more of each. Grouping and merging run only for spans that match.
+
+    Nesting counts only when the child started before its parent ended: a context left
+    attached by some instrumentation (openai-v2's streams do) otherwise makes the next
+    call a "child" of the last one."""
 
     def __init__(self, capacity: int = _RECENT) -> None:
         self._keep = 3 * capacity
-        # call key, span id, or ~parent span id -> the line of the call that had it
-        self._seen: dict[Hashable, RecordLine] = {}
+        # call key -> the line of the call that had it; span id -> (line, end time);
+        # ~parent span id -> (line, start time)
+        self._seen: dict[Hashable, Any] = {}
         self._children = 0  # how many ~parent entries `_seen` holds
 
     def merge(self, calls: Sequence[Call]) -> list[Call]:
@@ -91,15 +106,18 @@ class CallMerger:
         seen = self._seen
         get = seen.get
         children = self._children
-        hits: list[tuple[int, RecordLine, bool]] = []  # (index, line seen, same key)
+        hits: list[_Hit] = []
+        anonymous: list[int] = []  # spans without a response id
         for index, (attrs, line, span) in enumerate(calls):
             response_id = attrs.get(_RESPONSE_ID)
             if type(response_id) is str and response_id:
                 key = (line.session_id, response_id)
                 hit = get(key)
                 if hit is not None:
-                    hits.append((index, hit, True))
+                    hits.append((index, hit, _SAME_KEY, None))
                 seen[key] = line
+            else:
+                anonymous.append(index)
             parent = span.parent
             if parent is None and not children:
                 continue  # neither nested nor, as far as known, the parent of a call
@@ -108,18 +126,20 @@ class CallMerger:
                 span_id = context.span_id
                 hit = get(~span_id)  # a call nested in this span
                 if hit is not None:
-                    hits.append((index, hit, False))
-                seen[span_id] = line
+                    hits.append((index, hit[0], _CHILD, hit[1]))
+                seen[span_id] = (line, span.end_time)
             if parent is not None:
                 parent_id = parent.span_id
                 hit = get(parent_id)  # the call this span is nested in
                 if hit is not None:
-                    hits.append((index, hit, False))
-                seen[~parent_id] = line
+                    hits.append((index, hit[0], _PARENT, hit[1]))
+                seen[~parent_id] = (line, span.start_time)
                 children += 1
         self._children = children
         if len(seen) > 2 * self._keep:
             self._forget()
+        if anonymous and len(calls) > 1:
+            hits += _around(calls, anonymous, hits)
         if not hits:
             return list(calls)
         return _resolve(calls, hits)
@@ -131,7 +151,44 @@ class CallMerger:
         self._children = sum(1 for key in self._seen if type(key) is int and key < 0)
 
 
-def _resolve(calls: Sequence[Call], hits: list[tuple[int, RecordLine, bool]]) -> list[Call]:
+def _around(calls: Sequence[Call], anonymous: list[int], hits: list[_Hit]) -> list[_Hit]:
+    """Links of spans without a response id to the one call that ran entirely within them.
+
+    OpenInference's LangChain spans are never made the current span, so the SDK call
+    they describe (ours, openai-v2's...) is not nested in them. Such a span is the same
+    call as the one span with a response id of this batch in the same session, of the
+    same provider, model and output count, whose time lies within its own; with no or
+    several such spans it stays a call of its own."""
+    linked = {hit[0] for hit in hits} | {id(hit[1]) for hit in hits}
+    by_shape: dict[tuple[str, int], list[int]] = {}
+    lonely = set(anonymous)
+    for index, (_, line, _) in enumerate(calls):
+        if index not in lonely:
+            by_shape.setdefault((line.session_id, line.output_tokens), []).append(index)
+    links: list[_Hit] = []
+    for index in anonymous:
+        _, line, span = calls[index]
+        if index in linked or id(line) in linked:
+            continue
+        inside = [
+            other
+            for other in by_shape.get((line.session_id, line.output_tokens), ())
+            if _within(calls[other][2], span) and _same_call(calls[other][1], line)
+        ]
+        if len(inside) == 1:
+            links.append((index, calls[inside[0]][1], _SAME_KEY, None))
+    return links
+
+
+def _within(inner: ReadableSpan, outer: ReadableSpan) -> bool:
+    start, end = inner.start_time, inner.end_time
+    outer_start, outer_end = outer.start_time, outer.end_time
+    if None in (start, end, outer_start, outer_end):
+        return False
+    return outer_start <= start and end <= outer_end  # type: ignore[operator]
+
+
+def _resolve(calls: Sequence[Call], hits: list[_Hit]) -> list[Call]:
     """Group the calls that matched, drop the groups written in an earlier batch, merge
     the rest."""
     index_of = {id(call[1]): index for index, call in enumerate(calls)}
@@ -144,9 +201,16 @@ def _resolve(calls: Sequence[Call], hits: list[tuple[int, RecordLine, bool]]) ->
         return index
 
     earlier: list[int] = []
-    for index, line, same_key in hits:
-        if not same_key and not _same_call(line, calls[index][1]):
-            continue  # nested, but not the same provider and model
+    for index, line, kind, time in hits:
+        if kind != _SAME_KEY:
+            if not _same_call(line, calls[index][1]):
+                continue  # nested, but not the same provider and model
+            span = calls[index][2]
+            child_start, parent_end = (
+                (span.start_time, time) if kind == _PARENT else (time, span.end_time)
+            )
+            if child_start is not None and parent_end is not None and child_start > parent_end:
+                continue  # made a child by a context left attached after its parent ended
         other = index_of.get(id(line))
         if other is None:  # a line of an earlier batch
             earlier.append(index)

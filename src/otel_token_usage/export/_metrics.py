@@ -118,6 +118,19 @@ class TokenMetrics:
         self._attributes: dict[MetricKey, tuple[dict[str, str], ...]] = {}
         self._unpriced: set[tuple[str, str]] = set()
         self._warn = ThrottledLogger(_log)
+        if meter_provider is not None and not no_meter_provider_yet(meter_provider):
+            # Metrics will be recorded: load the prices now, not with a first batch that
+            # may leave only at interpreter exit, where imports can fail (a pydantic
+            # plugin such as logfire's registers an atexit hook while genai-prices loads).
+            self._preload()
+
+    def _preload(self) -> None:
+        prices = self._price_book()
+        try:
+            if prices is not None:
+                prices.preload()
+        except Exception as exc:  # noqa: BLE001 - a lookup later tries (and says) again
+            self._warn.warning("preload", "could not load the price data yet: %s", exc)
 
     def active(self) -> bool:
         """True when a measurement would reach a real provider (cheap: once per batch).

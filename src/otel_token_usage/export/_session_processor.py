@@ -75,11 +75,11 @@ class SessionSpanProcessor(SpanProcessor):
         if it may become one later. Never raises."""
         # The context the span was started in, else the caller's (a producer may start
         # spans in a context it built without ours).
-        active = current_session(parent_context)
-        if active is None and parent_context is not None:
-            active = current_session()
+        active = current_session(parent_context) if parent_context is not None else None
         if active is None:
-            return
+            active = current_session()
+            if active is None:
+                return
         try:
             attrs = span.attributes or {}
             if not is_inference(attrs):
