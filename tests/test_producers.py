@@ -7,7 +7,7 @@ streamed, inside one `session()`, the second reading the cache the first wrote. 
 
 - the session's log has exactly one line per call, and no line lands anywhere else;
 - each count of a line equals what the fake billed, wherever a span of the call carried
-  it: `VIEWS` says, per producer, what its spans never carry (the README's table
+  it: each `Producer.view` says what its spans never carry (the README's table
   "producer x what ends up in the line" is this table in words);
 - beside our instrumentors, every count equals what the fake billed.
 
@@ -21,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import json
 import logging
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -624,7 +627,7 @@ def test_a_producer_alone_gives_one_line_per_call_in_its_session(
     ctx: Context, producer: Producer, api: Api, stream: bool
 ) -> None:
     """One line per call, in the session the call was made in, each count the fake's
-    wherever the producer's span carries it (`VIEWS`)."""
+    wherever the producer's span carries it (`Producer.view`)."""
     calls = run_row(ctx, producer, api, stream)
     assert len(calls) == 2
     logs = lines_by_session(ctx.sessions_dir)
@@ -752,3 +755,124 @@ def test_a_bad_stream_usage_variable_is_a_warning(
     _stream_without_usage(ctx)
     request = ctx.fake.requests[-1].body
     assert request is not None and request["stream_options"] == {"include_usage": True}
+
+
+# --- pydantic-ai's own conversation ids (issue 10, item 6) -------------------------
+
+
+def test_pydantic_ai_ids_override_and_the_applications_own_id(ctx: Context) -> None:
+    """pydantic-ai names every conversation itself (a UUID7 per new run, carried over in
+    the message history). Inside session("chat-42") its own id wins; under
+    session("chat-43", override=True) the session does; an id the application passed to
+    run(conversation_id=...) wins over a session without override."""
+    pytest.importorskip("pydantic_ai")
+    from pydantic_ai import Agent
+    from pydantic_ai.capabilities.instrumentation import Instrumentation
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel(
+        GPT, provider=OpenAIProvider(base_url=ctx.fake.openai_base_url, api_key="test")
+    )
+    settings = InstrumentationSettings(tracer_provider=ctx.provider, include_content=False)
+    agent: Any = Agent(model, capabilities=[Instrumentation(settings)])
+
+    def chat(**options: Any) -> None:
+        first = agent.run_sync("A question.", **options)
+        agent.run_sync("A follow-up.", message_history=first.all_messages(), **options)
+
+    with session("chat-42"):
+        chat()
+    with session("chat-43", override=True):
+        chat()
+    with session("ambient"):
+        chat(conversation_id="chat-44")
+    with session("ambient", override=True):
+        chat(conversation_id="app-id")
+    for processor in ctx.processors:
+        processor.force_flush()
+    logs = {name: len(lines) for name, lines in lines_by_session(ctx.sessions_dir).items()}
+    [uuid] = set(logs) - {"chat-43", "chat-44", "ambient"}
+    assert logs == {uuid: 2, "chat-43": 2, "chat-44": 2, "ambient": 2}
+
+
+# --- openlit: not installable beside this project's pins (README) ---------------------
+
+_OPENLIT_SCRIPT = """
+import json, os, sys, tempfile
+from pathlib import Path
+os.environ["ANTHROPIC_OPEN_TELEMETRY"] = "false"
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter, session
+from otel_token_usage.testing import FakeClock, FakeProvider
+from tests.test_producers import Context, billed, sdk_call
+import openlit
+
+sessions_dir = Path(sys.argv[1])
+processors = [SessionSpanProcessor(), BatchSpanProcessor(TokenUsageSpanExporter(sessions_dir))]
+provider = TracerProvider()
+for processor in processors:
+    provider.add_span_processor(processor)
+trace.set_tracer_provider(provider)  # openlit uses the global provider it finds
+prices = Path(tempfile.mkdtemp()) / "pricing.json"
+prices.write_text("{}")  # else openlit.init downloads its price list
+openlit.init(
+    pricing_json=str(prices), disable_metrics=True, disable_events=True,
+    capture_message_content=False,
+    disabled_instrumentors=["httpx", "requests", "urllib", "urllib3", "aiohttp-client"],
+)
+out = {}
+with FakeProvider(clock=FakeClock()) as fake:
+    ctx = Context(fake, provider, processors, sessions_dir, first=0)
+    for api in ("chat", "responses", "anthropic"):
+        for stream in (False, True):
+            name = f"{api}-{'stream' if stream else 'json'}"
+            first = len(fake.responses)
+            with session(name):
+                for turn in (1, 2):
+                    sdk_call(ctx, api, stream, turn)
+            out[name] = [billed(r) for r in fake.responses[first:]]
+provider.shutdown()
+print(json.dumps(out))
+"""
+
+
+def _openlit_view(api: Api, stream: bool, view: View) -> View:
+    if api == "anthropic":
+        return without(view, "thinking_tokens", *SPLIT)
+    if api == "chat":
+        missing = ["thinking_tokens", "cache_creation_input_tokens"]
+        if stream:
+            missing.append("cache_read_input_tokens")
+        return without(view, *missing)
+    return without(view, "cache_creation_input_tokens")
+
+
+@pytest.mark.slow  # a process of its own: openlit takes the global tracer provider
+def test_openlit_when_installed(tmp_path: Path) -> None:
+    """openlit's spans name their operation only at their end: each call is still one
+    line, in its session, with what openlit's span carries (see the README's table)."""
+    if importlib.util.find_spec("openlit") is None:
+        pytest.skip("openlit pins openai<3 and anthropic<1; install it with --no-deps")
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _OPENLIT_SCRIPT, str(tmp_path)],
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENLIT"))},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    calls: dict[str, list[View]] = json.loads(done.stdout.splitlines()[-1])
+    logs = lines_by_session(tmp_path)
+    assert sorted(logs) == sorted(calls)
+    for name, billed_calls in calls.items():
+        api, mode = name.split("-")
+        stream = mode == "stream"
+        expected = [_openlit_view(api, stream, call) for call in billed_calls]  # type: ignore[arg-type]
+        assert [counts(line) for line in logs[name]] == expected, name
