@@ -164,30 +164,37 @@ class TokenUsageSpanExporter(SpanExporter):
         fallback = self.settings.fallback_session
         extended = self._extended
         late = late_sessions.pending()
-        found: list[Call] = []
+        note = self._merger.note
+        pending = {session_id: len(lines) for session_id, lines in groups.items()}
         for span in spans:
             try:
                 attrs = span_attributes(span)
                 if late:
                     _late_session(span, attrs)
                 line = extract_line(span, attrs, fallback, extended)
-                if line is not None:
-                    found.append((attrs, line, span))
+                if line is None:
+                    continue
+                note(attrs, line, span)
+                # Grouped now, as if each span were a call of its own: the common case,
+                # redone below when some were one call.
+                lines = groups.get(line.session_id)
+                if lines is None:
+                    groups[line.session_id] = [line]
+                else:
+                    lines.append(line)
+                if calls is not None:
+                    calls.append((attrs, line, span.context))
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
                 self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
         try:
-            merged = self._merger.merge(found)
+            merged = self._merger.end()
         except Exception as exc:  # noqa: BLE001 - unmerged lines beat no lines
             self._warn.error("merge", "could not merge the spans of a batch: %s", exc)
-            merged = found
-        for call_attrs, line, call_span in merged:
-            lines = groups.get(line.session_id)
-            if lines is None:
-                groups[line.session_id] = [line]
-            else:
-                lines.append(line)
+            merged = None
+        if merged is not None:
+            _regroup(groups, pending, merged)
             if calls is not None:
-                calls.append((call_attrs, line, call_span.context))
+                calls[:] = [(attrs, line, span.context) for attrs, line, span in merged]
 
     def _write(self, groups: dict[str, list[RecordLine]]) -> SpanExportResult:
         failed: dict[str, list[RecordLine]] = {}
@@ -245,6 +252,21 @@ class TokenUsageSpanExporter(SpanExporter):
         self._warn.error(
             "dropped", "token-usage retry buffer full: dropped %d unwritten line(s)", dropped
         )
+
+
+def _regroup(
+    groups: dict[str, list[RecordLine]], pending: dict[str, int], merged: list[Call]
+) -> None:
+    """Put back the batch's lines as `merged` says (the lines waiting for a retry, the
+    first `pending[session]` of each group, stay first)."""
+    for session_id in list(groups):
+        kept = pending.get(session_id, 0)
+        if kept:
+            del groups[session_id][kept:]
+        else:
+            del groups[session_id]
+    for _, line, _ in merged:
+        groups.setdefault(line.session_id, []).append(line)
 
 
 def _late_session(span: ReadableSpan, attrs: dict[str, Any]) -> None:

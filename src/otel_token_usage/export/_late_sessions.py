@@ -56,12 +56,23 @@ class LateSessions:
     """span id -> `ActiveSession`, for spans that may turn out to be LLM calls only when
     they end (see the module docstring)."""
 
-    __slots__ = ("_ended", "_ended_lock", "_max_ended", "_max_started", "_started", "_started_lock")
+    __slots__ = (
+        "_ended",
+        "_ended_lock",
+        "_max_ended",
+        "_max_started",
+        "_started",
+        "_started_lock",
+        "open",
+    )
 
     def __init__(self, max_started: int = MAX_STARTED, max_ended: int = MAX_ENDED) -> None:
         self._max_started = max_started
         self._max_ended = max_ended
         self._started: dict[int, ActiveSession] = {}
+        self.open: Mapping[int, ActiveSession] = self._started
+        """The spans remembered as open (read-only; the same object for the registry's
+        life): empty, the common case, means `ended` has nothing to do."""
         self._ended: dict[int, ActiveSession] = {}
         self._started_lock = threading.Lock()
         self._ended_lock = threading.Lock()

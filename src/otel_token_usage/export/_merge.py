@@ -7,10 +7,11 @@ call's span. Spans are one call when
 - they carry the same non-empty `gen_ai.response.id` in the same session (an empty id
   identifies nothing; the same id in two sessions is two calls, since some servers
   reuse ids); or
-- one is the parent of the other, both LLM calls, of the same provider and model (an
-  inference cannot contain another inference; OpenInference spans carry no response
-  id). Provider or model unknown on either side counts as the same; a model is the
-  same when one name starts with the other (`gpt-4o` and `gpt-4o-2024-08-06`); or
+- one is the parent of the other, both LLM calls, of the same provider and model, not
+  with two different response ids (an inference cannot contain another inference;
+  OpenInference spans carry no response id). Provider or model unknown on either side
+  counts as the same; a model is the same when one name starts with the other (`gpt-4o`
+  and `gpt-4o-2024-08-06`). The child must end first; or
 - one carries no response id and the other, the only such span of the batch, ran
   entirely within it, in the same session, with the same provider, model and output
   count (OpenInference's LangChain spans are never made current, so the SDK call they
@@ -58,6 +59,9 @@ from ._extract import span_fields
 __all__ = ["Call", "CallMerger", "call_key"]
 
 _RECENT = 4096
+_NESTING_BATCHES = 1024
+"""Batches after the last span without a response id during which nesting is looked for
+(with the default 5 s batch delay, over an hour of a quiet process)."""
 _RESPONSE_ID = a.GEN_AI_RESPONSE_ID
 
 
@@ -75,74 +79,112 @@ def call_key(session_id: str, response_id: object) -> tuple[str, str] | None:
 
 
 # How a span matched a call seen before it: (its index, that call's line, how, and
-# for nesting the time that decides it: the parent's end or the child's start).
-_Hit = tuple[int, RecordLine, int, int | None]
-_SAME_KEY, _PARENT, _CHILD = 0, 1, 2  # same call key; the line is its parent; its child
+# for a nested call its response id).
+_Hit = tuple[int, RecordLine, int, object]
+_SAME_KEY, _CHILD = 0, 1  # same call key; the line is of a call nested in the span
 
 
 class CallMerger:
     """Turns the LLM-call spans of each batch into one call each (see the module
-    docstring). Remembers the call keys and span ids of about the last `capacity` calls,
-    so that a later span of one of them is dropped. Not thread-safe: the exporter calls
-    it under its lock.
+    docstring). Remembers the response ids and span ids of about the last `capacity`
+    calls, so that a later span of one of them is dropped. Not thread-safe: the exporter
+    calls it under its lock.
 
-    The common case costs little: a span with a response id and no parent costs one
-    lookup and one store, like the response-id check it replaces; a span with a parent
-    two more of each. Grouping and merging run only for spans that match.
+    Per batch: `note` each LLM-call span as it is read, then `end()`. The common case
+    costs little: a span with a response id costs one lookup and one store, as the plain
+    response-id check it replaces did. Grouping and merging run only for spans that
+    match.
 
-    Nesting counts only when the child started before its parent ended: a context left
-    attached by some instrumentation (openai-v2's streams do) otherwise makes the next
-    call a "child" of the last one."""
+    Nesting matters only where one of two spans has no response id (two ids say
+    whether they are one call). So it is looked for in a batch with such a span and in
+    the `_NESTING_BATCHES` batches after one, where it costs two more lookups per span;
+    where every producer writes response ids it costs nothing. It is found from the
+    child, which ends first (its line waits under its parent's span id for the parent);
+    a nested span that ends after its parent is not matched, nor one whose partner was
+    written before nesting was looked for."""
 
     def __init__(self, capacity: int = _RECENT) -> None:
         self._keep = 3 * capacity
-        # call key -> the line of the call that had it; span id -> (line, end time);
-        # ~parent span id -> (line, start time)
+        # response id (or, for an id seen in two sessions, the call key) -> the line of
+        # the call that had it; ~parent span id -> (line, response id) of a child
         self._seen: dict[Hashable, Any] = {}
         self._children = 0  # how many ~parent entries `_seen` holds
+        self._nesting = 0  # batches left to look for nesting in
+        self._calls: list[Call] = []  # this batch's
+        self._hits: list[_Hit] = []
+        self._anonymous: list[int] = []  # indexes of this batch's spans without a response id
 
-    def merge(self, calls: Sequence[Call]) -> list[Call]:
-        """The batch's calls, one per call, in the order their first span ended."""
-        seen = self._seen
-        get = seen.get
-        children = self._children
-        hits: list[_Hit] = []
-        anonymous: list[int] = []  # spans without a response id
-        for index, (attrs, line, span) in enumerate(calls):
-            response_id = attrs.get(_RESPONSE_ID)
-            if type(response_id) is str and response_id:
-                key = (line.session_id, response_id)
-                hit = get(key)
-                if hit is not None:
-                    hits.append((index, hit, _SAME_KEY, None))
-                seen[key] = line
+    def note(
+        self, attrs: Mapping[str, AttributeValue], line: RecordLine, span: ReadableSpan
+    ) -> None:
+        """One LLM-call span of the batch, in the order the batch has them."""
+        calls = self._calls
+        calls.append((attrs, line, span))
+        response_id = attrs.get(_RESPONSE_ID)
+        if type(response_id) is str and response_id:
+            seen = self._seen
+            hit = seen.get(response_id)
+            if hit is None:
+                seen[response_id] = line
             else:
-                anonymous.append(index)
-            parent = span.parent
-            if parent is None and not children:
-                continue  # neither nested nor, as far as known, the parent of a call
-            context = span.context
-            if context is not None:
-                span_id = context.span_id
-                hit = get(~span_id)  # a call nested in this span
-                if hit is not None:
-                    hits.append((index, hit[0], _CHILD, hit[1]))
-                seen[span_id] = (line, span.end_time)
-            if parent is not None:
-                parent_id = parent.span_id
-                hit = get(parent_id)  # the call this span is nested in
-                if hit is not None:
-                    hits.append((index, hit[0], _PARENT, hit[1]))
-                seen[~parent_id] = (line, span.start_time)
-                children += 1
-        self._children = children
-        if len(seen) > 2 * self._keep:
+                self._seen_before(len(calls) - 1, response_id, hit, line)
+        else:
+            self._anonymous.append(len(calls) - 1)
+
+    def _seen_before(self, index: int, response_id: str, hit: RecordLine, line: RecordLine) -> None:
+        """A response id seen before: the same call if in the same session."""
+        seen = self._seen
+        if hit.session_id == line.session_id:
+            self._hits.append((index, hit, _SAME_KEY, None))
+            seen[response_id] = line
+            return
+        key = (line.session_id, response_id)  # another session: keyed by both from now on
+        same = seen.get(key)
+        if same is not None:
+            self._hits.append((index, same, _SAME_KEY, None))
+        seen[key] = line
+
+    def end(self) -> list[Call] | None:
+        """The batch's calls, one per call, in the order their first span ended; None
+        when every span noted is a call of its own (the common case). Starts the next
+        batch."""
+        calls, hits, anonymous = self._calls, self._hits, self._anonymous
+        self._calls, self._hits, self._anonymous = [], [], []
+        # Nesting tells calls apart only where one span has no response id: looked for
+        # while such spans come (and for a while after), not at all where none do.
+        if anonymous:
+            self._nesting = _NESTING_BATCHES
+        if self._nesting:
+            self._nesting -= not anonymous
+            self._find_nested(calls, hits)
+        if len(self._seen) > 2 * self._keep:
             self._forget()
         if anonymous and len(calls) > 1:
             hits += _around(calls, anonymous, hits)
-        if not hits:
-            return list(calls)
-        return _resolve(calls, hits)
+        return _resolve(calls, hits) if hits else None
+
+    def _find_nested(self, calls: list[Call], hits: list[_Hit]) -> None:
+        """Match each span with the calls nested in it. Found from the child, which ends
+        first: its line waits under its parent's span id (as ~id) for the parent."""
+        seen = self._seen
+        for index, (attrs, line, span) in enumerate(calls):
+            if self._children:
+                context = span.context
+                if context is not None:
+                    nested = seen.get(~context.span_id)
+                    if nested is not None:
+                        hits.append((index, nested[0], _CHILD, nested[1]))
+            parent = span.parent
+            if parent is not None:
+                seen[~parent.span_id] = (line, attrs.get(_RESPONSE_ID))
+                self._children += 1
+
+    def merge(self, calls: Sequence[Call]) -> list[Call]:
+        """`note` each of `calls`, then `end()`: the batch's calls, one per call."""
+        for attrs, line, span in calls:
+            self.note(attrs, line, span)
+        merged = self.end()
+        return list(calls) if merged is None else merged
 
     def _forget(self) -> None:
         """Keep the newest `_keep` entries (amortised O(1) per entry)."""
@@ -201,16 +243,9 @@ def _resolve(calls: Sequence[Call], hits: list[_Hit]) -> list[Call]:
         return index
 
     earlier: list[int] = []
-    for index, line, kind, time in hits:
-        if kind != _SAME_KEY:
-            if not _same_call(line, calls[index][1]):
-                continue  # nested, but not the same provider and model
-            span = calls[index][2]
-            child_start, parent_end = (
-                (span.start_time, time) if kind == _PARENT else (time, span.end_time)
-            )
-            if child_start is not None and parent_end is not None and child_start > parent_end:
-                continue  # made a child by a context left attached after its parent ended
+    for index, line, kind, child_id in hits:
+        if kind == _CHILD and not _same_call(line, calls[index][1], child_id, calls[index][0]):
+            continue
         other = index_of.get(id(line))
         if other is None:  # a line of an earlier batch
             earlier.append(index)
@@ -226,9 +261,19 @@ def _resolve(calls: Sequence[Call], hits: list[_Hit]) -> list[Call]:
     return [members[0] if len(members) == 1 else _merged(members) for members in grouped.values()]
 
 
-def _same_call(one: RecordLine, other: RecordLine) -> bool:
-    """Whether two nested LLM-call spans describe the same call: the same provider and
-    model as far as both know them."""
+def _same_call(
+    one: RecordLine,
+    other: RecordLine,
+    one_id: object = None,
+    other_attrs: Mapping[str, AttributeValue] | None = None,
+) -> bool:
+    """Whether two nested LLM-call spans describe the same call: not two different
+    response ids (a context left attached by some instrumentation, as openai-v2's
+    streams leave one, can make a call the "child" of another), and the same provider
+    and model as far as both know them."""
+    other_id = other_attrs.get(_RESPONSE_ID) if other_attrs is not None else None
+    if type(one_id) is str and type(other_id) is str and one_id and other_id and one_id != other_id:
+        return False
     provider, other_provider = one.provider.lower(), other.provider.lower()
     if UNKNOWN not in (provider, other_provider) and provider != other_provider:
         return False

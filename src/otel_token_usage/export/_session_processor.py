@@ -68,6 +68,7 @@ class SessionSpanProcessor(SpanProcessor):
 
     def __init__(self) -> None:
         self._shut_down = False
+        self._open = late_sessions.open
         note_processor(+1)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -96,6 +97,8 @@ class SessionSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Keep the session of a span that turned out to be an LLM call only now, for the
         exporter; forget it otherwise. Never raises."""
+        if not self._open:  # no span of a session waits to say what it is
+            return
         try:
             context = span.context
             if context is not None:
