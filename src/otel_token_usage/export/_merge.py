@@ -43,7 +43,6 @@ rewritten.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from itertools import islice
 from typing import Any
 
 import msgspec
@@ -60,8 +59,8 @@ __all__ = ["Call", "CallMerger", "call_key"]
 
 _RECENT = 4096
 _NESTING_BATCHES = 1024
-"""Batches after the last span without a response id during which nesting is looked for
-(with the default 5 s batch delay, over an hour of a quiet process)."""
+"""Batches after the last one with a span without response id during which nesting is
+still looked for (a batch holds at least one span)."""
 _RESPONSE_ID = a.GEN_AI_RESPONSE_ID
 
 
@@ -78,10 +77,11 @@ def call_key(session_id: str, response_id: object) -> tuple[str, str] | None:
     return None
 
 
-# How a span matched a call seen before it: (its index, that call's line, how, and
-# for a nested call its response id).
-_Hit = tuple[int, RecordLine, int, object]
-_SAME_KEY, _CHILD = 0, 1  # same call key; the line is of a call nested in the span
+# How a span matched a call seen before it: (its index; the index of the other span in
+# this batch, None for a call of an earlier batch; how; for a nested call, its (line,
+# response id)).
+_Hit = tuple[int, int | None, int, Any]
+_SAME_KEY, _CHILD = 0, 1  # same call key; a call nested in the span
 
 
 class CallMerger:
@@ -104,11 +104,15 @@ class CallMerger:
     written before nesting was looked for."""
 
     def __init__(self, capacity: int = _RECENT) -> None:
-        self._keep = 3 * capacity
-        # response id (or, for an id seen in two sessions, the call key) -> the line of
-        # the call that had it; ~parent span id -> (line, response id) of a child
-        self._seen: dict[Hashable, Any] = {}
-        self._children = 0  # how many ~parent entries `_seen` holds
+        self._capacity = capacity
+        # Two generations, the older dropped whole when the newer fills (O(1) steps,
+        # small enough to stay in cache): response id (or, for an id seen in two
+        # sessions, the call key) -> the session of the call that had it (not its line:
+        # lines are let go once written); ~parent span id -> (line, response id) of a
+        # child waiting for its parent.
+        self._recent: dict[Hashable, Any] = {}
+        self._older: dict[Hashable, Any] = {}
+        self._batch: dict[Hashable, int] = {}  # key -> index of its last span in this batch
         self._nesting = 0  # batches left to look for nesting in
         self._calls: list[Call] = []  # this batch's
         self._hits: list[_Hit] = []
@@ -122,34 +126,50 @@ class CallMerger:
         calls.append((attrs, line, span))
         response_id = attrs.get(_RESPONSE_ID)
         if type(response_id) is str and response_id:
-            seen = self._seen
-            hit = seen.get(response_id)
-            if hit is None:
-                seen[response_id] = line
+            recent = self._recent
+            session = recent.get(response_id)
+            if session is None:
+                session = self._older.get(response_id)
+            if session is None:
+                recent[response_id] = line.session_id
+                self._batch[response_id] = len(calls) - 1
+                if len(recent) >= self._capacity:
+                    self._rotate()
             else:
-                self._seen_before(len(calls) - 1, response_id, hit, line)
+                self._seen_before(len(calls) - 1, response_id, session, line)
         else:
             self._anonymous.append(len(calls) - 1)
 
-    def _seen_before(self, index: int, response_id: str, hit: RecordLine, line: RecordLine) -> None:
+    def _get(self, key: Hashable) -> Any:
+        found = self._recent.get(key)
+        return self._older.get(key) if found is None else found
+
+    def _put(self, key: Hashable, value: Any) -> None:
+        self._recent[key] = value
+        if len(self._recent) >= self._capacity:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self._older, self._recent = self._recent, {}
+
+    def _seen_before(self, index: int, response_id: str, session: str, line: RecordLine) -> None:
         """A response id seen before: the same call if in the same session."""
-        seen = self._seen
-        if hit.session_id == line.session_id:
-            self._hits.append((index, hit, _SAME_KEY, None))
-            seen[response_id] = line
-            return
-        key = (line.session_id, response_id)  # another session: keyed by both from now on
-        same = seen.get(key)
-        if same is not None:
-            self._hits.append((index, same, _SAME_KEY, None))
-        seen[key] = line
+        key: Hashable = response_id
+        if session != line.session_id:  # another session: keyed by both from now on
+            key = (line.session_id, response_id)
+            if self._get(key) is None:
+                self._put(key, line.session_id)
+                self._batch[key] = index
+                return
+        self._hits.append((index, self._batch.get(key), _SAME_KEY, None))
+        self._batch[key] = index
 
     def end(self) -> list[Call] | None:
         """The batch's calls, one per call, in the order their first span ended; None
         when every span noted is a call of its own (the common case). Starts the next
         batch."""
         calls, hits, anonymous = self._calls, self._hits, self._anonymous
-        self._calls, self._hits, self._anonymous = [], [], []
+        self._calls, self._hits, self._anonymous, self._batch = [], [], [], {}
         # Nesting tells calls apart only where one span has no response id: looked for
         # while such spans come (and for a while after), not at all where none do.
         if anonymous:
@@ -157,8 +177,6 @@ class CallMerger:
         if self._nesting:
             self._nesting -= not anonymous
             self._find_nested(calls, hits)
-        if len(self._seen) > 2 * self._keep:
-            self._forget()
         if anonymous and len(calls) > 1:
             hits += _around(calls, anonymous, hits)
         return _resolve(calls, hits) if hits else None
@@ -166,18 +184,15 @@ class CallMerger:
     def _find_nested(self, calls: list[Call], hits: list[_Hit]) -> None:
         """Match each span with the calls nested in it. Found from the child, which ends
         first: its line waits under its parent's span id (as ~id) for the parent."""
-        seen = self._seen
         for index, (attrs, line, span) in enumerate(calls):
-            if self._children:
-                context = span.context
-                if context is not None:
-                    nested = seen.get(~context.span_id)
-                    if nested is not None:
-                        hits.append((index, nested[0], _CHILD, nested[1]))
+            context = span.context
+            if context is not None:
+                nested = self._get(~context.span_id)
+                if nested is not None:
+                    hits.append((index, None, _CHILD, nested))
             parent = span.parent
             if parent is not None:
-                seen[~parent.span_id] = (line, attrs.get(_RESPONSE_ID))
-                self._children += 1
+                self._put(~parent.span_id, (line, attrs.get(_RESPONSE_ID)))
 
     def merge(self, calls: Sequence[Call]) -> list[Call]:
         """`note` each of `calls`, then `end()`: the batch's calls, one per call."""
@@ -185,12 +200,6 @@ class CallMerger:
             self.note(attrs, line, span)
         merged = self.end()
         return list(calls) if merged is None else merged
-
-    def _forget(self) -> None:
-        """Keep the newest `_keep` entries (amortised O(1) per entry)."""
-        seen = self._seen
-        self._seen = dict(islice(seen.items(), len(seen) - self._keep, None))
-        self._children = sum(1 for key in self._seen if type(key) is int and key < 0)
 
 
 def _around(calls: Sequence[Call], anonymous: list[int], hits: list[_Hit]) -> list[_Hit]:
@@ -201,7 +210,8 @@ def _around(calls: Sequence[Call], anonymous: list[int], hits: list[_Hit]) -> li
     call as the one span with a response id of this batch in the same session, of the
     same provider, model and output count, whose time lies within its own; with no or
     several such spans it stays a call of its own."""
-    linked = {hit[0] for hit in hits} | {id(hit[1]) for hit in hits}
+    index_of = {id(call[1]): index for index, call in enumerate(calls)}
+    linked = {hit[0] for hit in hits} | {_other(hit, index_of) for hit in hits}
     by_shape: dict[tuple[str, int], list[int]] = {}
     lonely = set(anonymous)
     for index, (_, line, _) in enumerate(calls):
@@ -210,7 +220,7 @@ def _around(calls: Sequence[Call], anonymous: list[int], hits: list[_Hit]) -> li
     links: list[_Hit] = []
     for index in anonymous:
         _, line, span = calls[index]
-        if index in linked or id(line) in linked:
+        if index in linked:
             continue
         inside = [
             other
@@ -218,8 +228,14 @@ def _around(calls: Sequence[Call], anonymous: list[int], hits: list[_Hit]) -> li
             if _within(calls[other][2], span) and _same_call(calls[other][1], line)
         ]
         if len(inside) == 1:
-            links.append((index, calls[inside[0]][1], _SAME_KEY, None))
+            links.append((index, inside[0], _SAME_KEY, None))
     return links
+
+
+def _other(hit: _Hit, index_of: Mapping[int, int]) -> int | None:
+    """The index in this batch of the span `hit` matched, None for an earlier batch's."""
+    _, other, kind, nested = hit
+    return index_of.get(id(nested[0])) if kind == _CHILD else other
 
 
 def _within(inner: ReadableSpan, outer: ReadableSpan) -> bool:
@@ -243,11 +259,14 @@ def _resolve(calls: Sequence[Call], hits: list[_Hit]) -> list[Call]:
         return index
 
     earlier: list[int] = []
-    for index, line, kind, child_id in hits:
-        if kind == _CHILD and not _same_call(line, calls[index][1], child_id, calls[index][0]):
+    for hit in hits:
+        index, _, kind, nested = hit
+        if kind == _CHILD and not _same_call(
+            nested[0], calls[index][1], nested[1], calls[index][0]
+        ):
             continue
-        other = index_of.get(id(line))
-        if other is None:  # a line of an earlier batch
+        other = _other(hit, index_of)
+        if other is None:  # a call of an earlier batch
             earlier.append(index)
             continue
         low, high = sorted((find(index), find(other)))
