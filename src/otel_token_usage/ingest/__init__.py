@@ -31,8 +31,25 @@ an error (one line on stderr; lines written before it stay, and a re-run complet
 
 from __future__ import annotations
 
-from ._ingestor import IngestError, Ingestor, IngestStats
+from ._ingestor import (
+    DEFAULT_MAX_HELD_IDS,
+    DEFAULT_MAX_PENDING_BYTES,
+    IngestError,
+    Ingestor,
+    IngestStats,
+    shard_of,
+)
 from ._run import follow_files, ingest_files
 from ._tail import STDIN
 
-__all__ = ["STDIN", "IngestError", "IngestStats", "Ingestor", "follow_files", "ingest_files"]
+__all__ = [
+    "DEFAULT_MAX_HELD_IDS",
+    "DEFAULT_MAX_PENDING_BYTES",
+    "STDIN",
+    "IngestError",
+    "IngestStats",
+    "Ingestor",
+    "follow_files",
+    "ingest_files",
+    "shard_of",
+]

@@ -4,34 +4,54 @@ Every span goes through `extract.record_line`, the extraction the in-process exp
 uses, and every line through `record.encode_lines` and `storage.SessionLogWriter`, so a
 log built from files equals, byte for byte, the log the exporter writes for the same
 spans. What keeps a second run from adding anything is the rule in `ingest`.
+
+Work per span is bounded and small: a session's log is read once, when the run first
+meets the session, into an index held in `IndexCache`; its new lines are gathered,
+across input lines, and appended in one write per session when `max_pending_bytes` are
+gathered, when the reader has caught up (following), and at the end.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from otel_token_usage import semconv as a
 from otel_token_usage._util import RecentKeys, UserError
 from otel_token_usage.export import LineFormat, SessionLogWriter, record_line
-from otel_token_usage.record import SessionRefusedError, encode_lines, session_dir_name
+from otel_token_usage.record import RecordLine, SessionRefusedError, encode_lines
 from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 
-from ._log_index import LogIndex, load_index, span_key
+from ._log_index import IndexCache, LogIndex, span_key
 from ._otlp_json import OtlpLineError, SpanParts, decode_line
 from ._tail import InputLine
 
-__all__ = ["MAX_REPORTED", "IngestError", "IngestStats", "Ingestor"]
+__all__ = [
+    "DEFAULT_MAX_HELD_IDS",
+    "DEFAULT_MAX_PENDING_BYTES",
+    "MAX_REPORTED",
+    "IngestError",
+    "IngestStats",
+    "Ingestor",
+    "shard_of",
+]
 
 MAX_REPORTED = 100
 """Unreadable lines reported one by one; past this they are only counted."""
 
-_MAX_BUFFERED = 2048
-_MAX_INDEXES = 256
+DEFAULT_MAX_HELD_IDS = 500_000
+"""Ids of calls already in the logs held at once (about 100 bytes each)."""
+
+DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
+"""New lines gathered before they are written (one write per session)."""
+
+_MAX_COUNTED_SESSIONS = 100_000
+_MAX_REFUSED = 4096
 
 
 class IngestError(UserError):
@@ -52,11 +72,21 @@ class IngestStats:
     present: int = 0
     """Calls already in their session's log (or earlier in this run)."""
     duplicates: int = 0
-    """Calls whose `gen_ai.response.id` another span of this run already had."""
+    """Calls whose session and `gen_ai.response.id` another span of this run already had."""
+    other_shard: int = 0
+    """Calls of sessions that belong to another shard (see `Ingestor`'s `shard`)."""
     bad_lines: int = 0
     bad_spans: int = 0
+    writes: int = 0
+    """Appends made: one per session each time gathered lines are written."""
+    logs_read: int = 0
+    """Session logs read to learn what they hold (once per session, unless the bound on
+    held ids made the run set an index aside and read it again)."""
     sessions: set[str] = field(default_factory=set)
-    """Sessions whose logs were appended to."""
+    """Sessions whose logs were appended to (the first 100,000 named; see
+    `more_sessions`)."""
+    more_sessions: bool = False
+    """True when more sessions were appended to than `sessions` names."""
 
     @property
     def skipped(self) -> int:
@@ -66,12 +96,17 @@ class IngestStats:
     def summary(self) -> str:
         """One line for people, e.g. `5 new lines in 2 sessions from 7 LLM calls (40 spans,
         3 OTLP lines); 2 already there, 0 duplicate response ids`."""
+        sessions = _count(len(self.sessions), "session")
+        if self.more_sessions:
+            sessions = f"over {sessions}"
         text = (
-            f"{_count(self.written, 'new line')} in {_count(len(self.sessions), 'session')} "
+            f"{_count(self.written, 'new line')} in {sessions} "
             f"from {_count(self.calls, 'LLM call')} ({_count(self.spans, 'span')}, "
             f"{_count(self.lines, 'OTLP line')}); {self.present} already there, "
             f"{_count(self.duplicates, 'duplicate response id')}"
         )
+        if self.other_shard:
+            text += f", {self.other_shard} for other shards"
         skipped = [
             _count(number, what)
             for number, what in ((self.bad_lines, "unreadable line"), (self.bad_spans, "span"))
@@ -80,6 +115,14 @@ class IngestStats:
         if skipped:
             text += f"; skipped {' and '.join(skipped)}"
         return text
+
+    def _appended(self, session_id: str) -> None:
+        if session_id in self.sessions:
+            return
+        if len(self.sessions) < _MAX_COUNTED_SESSIONS:
+            self.sessions.add(session_id)
+        else:
+            self.more_sessions = True
 
 
 def _count(number: int, what: str) -> str:
@@ -90,14 +133,49 @@ def _ignore(_message: str) -> None:
     pass
 
 
+def shard_of(session_id: str, shards: int) -> int:
+    """The shard (0 to `shards` - 1) a session belongs to: the CRC-32 of its id in UTF-8,
+    modulo `shards`. Stable across processes, machines and versions."""
+    return zlib.crc32(session_id.encode("utf-8", "surrogatepass")) % shards
+
+
+class _Pending:
+    """A session's new lines, encoded, waiting for their one write."""
+
+    __slots__ = ("data", "lines")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.lines = 0
+
+
+class _LogLine(msgspec.Struct):
+    ts: str
+    session_id: str
+    model: str
+
+
+_LOG_LINE = msgspec.json.Decoder(_LogLine)
+
+
 class Ingestor:
     """Turns OTLP JSON lines into lines of session logs below `sessions_dir`.
 
-    `feed()` takes one input line; what it finds is buffered and appended, one write per
-    session, by `flush()` (and whenever enough is buffered). It never writes a call that
-    its session's log already holds (see the module docstring for the rule). `report`
-    receives one line for every unreadable input line or span (up to `MAX_REPORTED`) and
-    for every warning. Writing errors raise `OSError`; what was appended stays appended.
+    `feed()` takes one input line; the new lines it finds are gathered by session and
+    appended, one write per session, by `flush()` (and whenever `max_pending_bytes` are
+    gathered). It never writes a call that its session's log already holds (see the
+    module docstring of `otel_token_usage.ingest` for the rule); a session's lines keep
+    the order of the input. Memory is bounded whatever the number of sessions: at most
+    `max_held_ids` ids of logged calls (see `IndexCache`), `max_pending_bytes` of new
+    lines, and the last few thousand response ids.
+
+    With `shard=(k, n)` only the calls of sessions with `shard_of(session, n) == k` are
+    ingested: `n` processes, one per shard, can share the input and the sessions
+    directory and write exactly the logs one process would.
+
+    `report` receives one line for every unreadable input line or span (up to
+    `MAX_REPORTED`) and for every warning. Writing errors raise `OSError`; what was
+    appended stays appended.
     """
 
     def __init__(
@@ -109,26 +187,39 @@ class Ingestor:
         dir_mode: int = 0o700,
         file_mode: int = 0o600,
         max_open_files: int = 128,
+        max_held_ids: int = DEFAULT_MAX_HELD_IDS,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        shard: tuple[int, int] | None = None,
         report: Callable[[str], None] = _ignore,
     ) -> None:
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard {shard[0]}/{shard[1]}: not 0 <= k < n")
         self.sessions_dir = Path(sessions_dir)
         self.stats = IngestStats()
         self._fallback = fallback_session
         self._extended = line_format == "extended"
+        self._shard = shard
         self._report = report
         self._writer = SessionLogWriter(
             sessions_dir, dir_mode=dir_mode, file_mode=file_mode, max_open_files=max_open_files
         )
+        self._indexes = IndexCache(self.sessions_dir, max_held_ids, self._write_pending)
         self._responses = RecentKeys()
-        self._targets: dict[str, str] = {}
-        self._indexes: OrderedDict[str, LogIndex] = OrderedDict()
-        self._buffer: dict[str, list[Any]] = {}
-        self._buffered = 0
+        self._refused_sessions: dict[str, str] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._pending_bytes = 0
+        self._max_pending_bytes = max_pending_bytes
         self._reported = 0
-        self._warned: set[str] = set()
+        self._warned = RecentKeys()
+        self._session_logs: set[str] = set()
+
+    @property
+    def held_ids(self) -> int:
+        """Ids of logged calls held now (bounded by `max_held_ids`, see `IndexCache`)."""
+        return self._indexes.held
 
     def feed(self, line: InputLine) -> None:
-        """Read one input line: its LLM calls are buffered, its problems reported."""
+        """Read one input line: its LLM calls are gathered, its problems reported."""
         where = f"{line.path}:{line.number}"
         if line.error is not None:
             self.stats.bad_lines += 1
@@ -145,6 +236,8 @@ class Ingestor:
                 self._problem(
                     f"{where}: truncated OTLP JSON line (the file ends inside it); skipped"
                 )
+            elif _is_log_line(line.data):
+                self._session_log(line.path, where)
             else:
                 self._problem(f"{where}: {exc}; skipped")
             return
@@ -152,22 +245,12 @@ class Ingestor:
             self.stats.bad_spans += 1
             self._problem(f"{where}: {problem}")
         for span in spans:
-            self._add(span)
+            self._add(span, where)
 
     def flush(self) -> None:
-        """Append what is buffered: one write per session."""
-        while self._buffer:
-            target, lines = self._buffer.popitem()
-            self._buffered -= len(lines)
-            data = encode_lines(lines)
-            try:
-                self._writer.append(target, data)
-            except SessionRefusedError as exc:
-                self._refused(target, exc)
-                target = self._fallback
-                self._writer.append(target, data)
-            self.stats.written += len(lines)
-            self.stats.sessions.add(target)
+        """Append what is gathered: one write per session."""
+        while self._pending:
+            self._write_pending(next(iter(self._pending)))
 
     def close(self) -> None:
         """Flush, then close every log. Idempotent."""
@@ -182,50 +265,74 @@ class Ingestor:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _add(self, span: SpanParts) -> None:
+    def _add(self, span: SpanParts, where: str) -> None:
         self.stats.spans += 1
         attrs, end_ns, start_ns, trace_id, span_id = span
-        line = record_line(
-            attrs, end_ns, start_ns, trace_id, span_id, self._fallback, self._extended
-        )
+        try:
+            line = record_line(
+                attrs, end_ns, start_ns, trace_id, span_id, self._fallback, self._extended
+            )
+        except (ValueError, OverflowError) as exc:  # one bad span never stops the run
+            self.stats.bad_spans += 1
+            self._problem(f"{where}: span skipped: {exc}")
+            return
         if line is None:
             return
         self.stats.calls += 1
+        session_id = line.session_id
+        if self._shard is not None and shard_of(session_id, self._shard[1]) != self._shard[0]:
+            self.stats.other_shard += 1
+            return
         response_id = attrs.get(a.GEN_AI_RESPONSE_ID)
-        if response_id is not None and self._responses.seen(response_id):
+        # One call seen by two producers has one response id; an empty id names nothing.
+        if response_id and self._responses.seen((session_id, response_id)):
             self.stats.duplicates += 1
             return
-        target, index = self._target(line.session_id)
+        target, index = self._target(session_id)
         key = span_key(trace_id, span_id) if trace_id is not None and span_id is not None else None
-        if key is not None and key in index.spans:
+        if key is not None and key in index.known:
             self.stats.present += 1
             return
-        written = None if key is not None and self._extended else _content(line)
-        if written is not None and written in index.contents:
-            self.stats.present += 1
-            return
-        if index.idless and self._extended:
-            seed = record_line(attrs, end_ns, start_ns, None, None, self._fallback, False)
-            if _content(seed) in index.contents:
+        data = encode_lines([line])
+        if key is None or not self._extended:
+            # Seed-format output carries no ids: the log will know the line by content.
+            content = hash(data[:-1])
+            if content in index.known:
                 self.stats.present += 1
                 return
-        if key is not None:
-            index.spans.add(key)
-        elif written is not None:
-            index.contents.add(written)
-        self._buffer.setdefault(target, []).append(line)
-        self._buffered += 1
-        if self._buffered >= _MAX_BUFFERED:
+            if key is None:
+                key = content
+        if index.idless and self._extended and self._seed_present(span, index):
+            self.stats.present += 1
+            return
+        self._indexes.add(index, key)
+        pending = self._pending.get(target)
+        if pending is None:
+            pending = self._pending[target] = _Pending()
+        pending.data += data
+        pending.lines += 1
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self._max_pending_bytes:
             self.flush()
+        # Here, with no index in hand, is where indexes may be set aside.
+        self._indexes.trim()
+
+    def _seed_present(self, span: SpanParts, index: LogIndex) -> bool:
+        """True when the seed-format line of `span` is in a log that has such lines."""
+        attrs, end_ns, start_ns, _, _ = span
+        seed: RecordLine | None = record_line(
+            attrs, end_ns, start_ns, None, None, self._fallback, False
+        )
+        return seed is not None and hash(encode_lines([seed])[:-1]) in index.known
 
     def _target(self, session_id: str) -> tuple[str, LogIndex]:
         """The session whose log gets this session's lines (itself, or the fallback
         when it cannot have a log of its own), and that log's index."""
-        target = self._targets.get(session_id, session_id)
+        target = self._refused_sessions.get(session_id, session_id)
         index = self._indexes.get(target)
         if index is not None:
-            self._indexes.move_to_end(target)
             return target, index
+        self._indexes.trim()
         try:
             index = self._load(target)
         except SessionRefusedError as exc:
@@ -233,33 +340,65 @@ class Ingestor:
                 raise IngestError(f"fallback session {target!r}: {exc}") from None
             self._refused(target, exc)
             target = self._fallback
-            index = self._indexes.get(target)
-            if index is None:
-                index = self._load(target)
-        if len(self._targets) >= 4096:
-            self._targets.clear()
-        self._targets[session_id] = target
+            index = self._indexes.get(target) or self._load(target)
         return target, index
 
     def _load(self, target: str) -> LogIndex:
-        index = load_index(self.sessions_dir, session_dir_name(target))
-        if index.idless and target not in self._warned:
-            self._warned.add(target)
+        index = self._indexes.load(target)
+        self.stats.logs_read = self._indexes.loads
+        if index.idless and not self._warned.seen(target):
             self._warn(
                 f"session {target!r}: {index.idless} lines of its log have no span_id "
                 "(seed format); they are recognised by their whole content only"
             )
-        if len(self._indexes) >= _MAX_INDEXES:
-            # An index is reloaded from the log when needed again: write first.
-            self.flush()
-            self._indexes.popitem(last=False)
-        self._indexes[target] = index
         return index
 
+    def _write_pending(self, target: str) -> None:
+        """Append the gathered lines of `target` in one write."""
+        pending = self._pending.pop(target, None)
+        if pending is None:
+            return
+        self._pending_bytes -= len(pending.data)
+        data = bytes(pending.data)
+        try:
+            self._writer.append(target, data)
+        except SessionRefusedError as exc:
+            # Refused only now (the log changed since it was read): the fallback log
+            # takes these lines and what it had pending, and both indexes are read again
+            # when next needed, since the fallback's no longer says all its log holds.
+            if target == self._fallback:
+                raise IngestError(f"fallback session {target!r}: {exc}") from None
+            self._refused(target, exc)
+            self._indexes.forget(target)
+            fallback = self._pending.pop(self._fallback, None)
+            if fallback is not None:
+                self._pending_bytes -= len(fallback.data)
+                data = bytes(fallback.data) + data
+                self.stats.written += fallback.lines
+            target = self._fallback
+            self._writer.append(target, data)
+            self._indexes.forget(target)
+        self.stats.written += pending.lines
+        self.stats.writes += 1
+        self.stats._appended(target)
+
     def _refused(self, session_id: str, exc: Exception) -> None:
+        if len(self._refused_sessions) >= _MAX_REFUSED:
+            self._refused_sessions.clear()
+        self._refused_sessions[session_id] = self._fallback
         self._warn(
             f"session {session_id!r} cannot have a log of its own ({exc}); "
             f"its lines go to {self._fallback!r}"
+        )
+
+    def _session_log(self, path: str, where: str) -> None:
+        """A session log handed to ingest: said once per file, its lines skipped."""
+        if path in self._session_logs:
+            return
+        self._session_logs.add(path)
+        self._problem(
+            f"{where}: this file is a token-usage session log, not OTLP JSON traces "
+            "(ingest reads what a collector's file exporter writes); its lines are skipped"
         )
 
     def _problem(self, message: str) -> None:
@@ -273,5 +412,10 @@ class Ingestor:
         self._report(message)
 
 
-def _content(line: Any) -> int:
-    return hash(encode_lines([line]).rstrip(b"\n"))
+def _is_log_line(data: bytes) -> bool:
+    """True for a line of a session log (what `token-usage.jsonl` holds)."""
+    try:
+        _LOG_LINE.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return False
+    return True
