@@ -47,7 +47,7 @@ MAX_REPORTED = 100
 DEFAULT_MAX_HELD_IDS = 500_000
 """Ids of calls already in the logs held at once (about 100 bytes each)."""
 
-DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 """New lines gathered before they are written (one write per session)."""
 
 _MAX_COUNTED_SESSIONS = 100_000

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any, TypeAlias
 
 import msgspec
 from opentelemetry.util.types import AttributeValue
@@ -42,14 +43,9 @@ class OtlpLineError(ValueError):
         self.truncated = truncated
 
 
-class SpanParts(NamedTuple):
-    """One span as `extract.record_line` takes it (ids are None when the file has none)."""
-
-    attrs: dict[str, AttributeValue]
-    end_ns: int
-    start_ns: int | None
-    trace_id: int | None
-    span_id: int | None
+SpanParts: TypeAlias = tuple[dict[str, AttributeValue], int, int | None, int | None, int | None]
+"""One span as `extract.record_line` takes it: attributes, end and start time (ns), trace
+and span id (None when the file has none). A plain tuple: one is made per span."""
 
 
 class _AnyValue(msgspec.Struct, rename="camel", gc=False):
@@ -121,6 +117,7 @@ _NAME_DECODER = msgspec.json.Decoder(_Named)
 _INTEGER = re.compile(r"-?[0-9]+")
 _SPECIAL_DOUBLES = {"NaN", "Infinity", "-Infinity"}
 _I64_MIN = -(2**63)
+_END = itemgetter(1)
 _MAX_DIGITS = len(str(U64_MAX))
 _REPLACEMENT = "\ufffd".encode()
 
@@ -161,7 +158,7 @@ def decode_line(line: bytes) -> tuple[list[SpanParts], list[str]]:
                     problems.append(_skipped(span.name, exc))
     # One request groups spans by resource and scope; the in-process exporter sees them
     # in the order they ended, and that is the order their lines take.
-    spans.sort(key=_end)
+    spans.sort(key=_END)
     return spans, problems
 
 
@@ -190,7 +187,7 @@ def _span_by_span(line: bytes, *, bad_utf8: bool) -> tuple[list[SpanParts], list
                     spans.append(_parts(_SPAN_DECODER.decode(raw)))
                 except (msgspec.DecodeError, ValueError) as exc:
                     problems.append(_skipped(_name(raw), exc))
-    spans.sort(key=_end)
+    spans.sort(key=_END)
     return spans, problems
 
 
@@ -214,22 +211,27 @@ def _utf8_error(line: bytes) -> str:
     return "not UTF-8"
 
 
-def _end(span: SpanParts) -> int:
-    return span.end_ns
-
-
 def _parts(span: _Span) -> SpanParts:
-    end = _time(span.end_time_unix_nano, "endTimeUnixNano")
+    """The parts of one span. The common spellings (times and integers as strings of
+    fewer than 20 digits, so below 2**64; ids in hex; text) are read inline: this runs
+    for every span and every attribute."""
+    end: Any = span.end_time_unix_nano
+    if type(end) is str and len(end) < _MAX_DIGITS and end.isdigit() and end.isascii():
+        end = int(end)
+    else:
+        end = _time(end, "endTimeUnixNano")
     if not end:
         raise ValueError("no endTimeUnixNano")
-    start = _time(span.start_time_unix_nano, "startTimeUnixNano")
+    start: Any = span.start_time_unix_nano
+    if type(start) is str and len(start) < _MAX_DIGITS and start.isdigit() and start.isascii():
+        start = int(start)
+    else:
+        start = _time(start, "startTimeUnixNano")
     attrs: dict[str, AttributeValue] = {}
     for item in span.attributes:
         value = item.value
         if value is None:
             continue
-        # The two kinds nearly every attribute is, inline: text, and a 64-bit integer
-        # written as a string of fewer than 20 digits (so below 2**64).
         result: Any = value.string_value
         if result is None:
             number = value.int_value
@@ -248,13 +250,22 @@ def _parts(span: _Span) -> SpanParts:
             if result is None:
                 continue
         attrs[item.key] = result
-    return SpanParts(
-        attrs,
-        end,
-        start or None,
-        _id(span.trace_id, 16, "traceId"),
-        _id(span.span_id, 8, "spanId"),
-    )
+    # Ids in hex (no "0x", which int() would accept), else `_id` says why not.
+    trace_id: Any = span.trace_id
+    span_id: Any = span.span_id
+    try:
+        if len(trace_id) != 32 or not trace_id.isalnum() or trace_id[1] in "xX":
+            raise ValueError
+        trace_id = int(trace_id, 16)
+    except ValueError:
+        trace_id = _id(trace_id, 16, "traceId")
+    try:
+        if len(span_id) != 16 or not span_id.isalnum() or span_id[1] in "xX":
+            raise ValueError
+        span_id = int(span_id, 16)
+    except ValueError:
+        span_id = _id(span_id, 8, "spanId")
+    return (attrs, end, start or None, trace_id or None, span_id or None)
 
 
 def _time(value: int | str | None, name: str) -> int | None:

@@ -1,0 +1,271 @@
+"""Ingest throughput: `token-usage ingest` against merely decoding the same file.
+
+What it does, in one run:
+
+1. Builds a fleet's trace file with the OpenTelemetry project's JSON file exporter
+   (`opentelemetry-exporter-otlp-json-file`): `--spans` LLM-call spans (default 100,000)
+   over `--sessions` sessions (default 5,000), exported in batches of 512, one OTLP JSON
+   line per batch. Sessions interleave as in a fleet where all of them are busy at once:
+   the calls come in rounds, each round one call of every session in a shuffled order,
+   so a batch touches about 500 sessions and a session's next call comes about
+   `--sessions` spans later (the hardest case for keeping a session's work together).
+2. Times `token-usage ingest FILE` (a fresh subprocess: interpreter start and imports
+   included) against the floor, a fresh subprocess that only reads the file and decodes
+   every line with `orjson.loads` (msgspec's generic decoder is timed too, for
+   reference). Each is run once to warm the page cache, then `--repeat` times
+   interleaved; the best run counts.
+3. Checks that every span became exactly one line (the logs hold each trace and span id
+   once, in the session of its conversation id, in the order the spans were made) and
+   that a re-run adds none (the logs stay byte for byte the same); exit status 1 if not.
+4. Prints spans per second, the ratio to the floor (target <= 3x), the re-run's time,
+   and the largest resident set of the ingest process.
+
+Run: `.venv/bin/python benchmarks/ingest.py` (about two minutes; `--spans 20000
+--sessions 1000 --repeat 1` for a quick look). `--dir DIR` keeps the file and the logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
+BATCH = 512
+LOG = "token-usage.jsonl"
+
+FLOOR = {
+    "orjson": "import orjson, sys\nfor line in open(sys.argv[1], 'rb'):\n    orjson.loads(line)\n",
+    "msgspec": (
+        "import msgspec, sys\ndecode = msgspec.json.decode\n"
+        "for line in open(sys.argv[1], 'rb'):\n    decode(line)\n"
+    ),
+}
+
+
+def fleet_order(spans: int, sessions: int, seed: int = 14) -> list[int]:
+    """The session of each span, in the order the spans end: rounds of one call per
+    session, each round shuffled."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    while len(order) < spans:
+        round_ = list(range(sessions))
+        rng.shuffle(round_)
+        order.extend(round_[: spans - len(order)])
+    return order
+
+
+def make_spans(spans: int, sessions: int) -> list[ReadableSpan]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "agent-fleet"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench.fleet")
+    turns: dict[int, int] = defaultdict(int)
+    for index, session in enumerate(fleet_order(spans, sessions)):
+        turn = turns[session]
+        turns[session] += 1
+        attributes: dict[str, AttributeValue] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-opus-4-8",
+            "gen_ai.response.model": "claude-opus-4-8",
+            "gen_ai.response.id": f"msg_{index:08d}",
+            "gen_ai.conversation.id": f"conv-{session:05d}",
+            "gen_ai.usage.input_tokens": 20_000 + index % 997,
+            "gen_ai.usage.cache_read.input_tokens": 18_000,
+            "gen_ai.usage.cache_write.input_tokens": 1_200,
+            "gen_ai.usage.output_tokens": 400 + index % 89,
+            "gen_ai.usage.reasoning.output_tokens": 120,
+            "token_usage.message_count": 2 * turn + 1,
+            "server.address": "api.anthropic.com",
+        }
+        with tracer.start_as_current_span(
+            "chat claude-opus-4-8", kind=SpanKind.CLIENT, attributes=attributes
+        ):
+            pass
+    made = list(memory.get_finished_spans())
+    provider.shutdown()
+    return made
+
+
+def write_file(spans: Sequence[ReadableSpan], path: Path) -> None:
+    exporter = FileSpanExporter(path)
+    for first in range(0, len(spans), BATCH):
+        exporter.export(spans[first : first + BATCH])
+    exporter.shutdown()
+
+
+def ingest_command(traces: Path, sessions: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "otel_token_usage",
+        "ingest",
+        str(traces),
+        "--sessions-dir",
+        str(sessions),
+    ]
+
+
+def run_ingest(traces: Path, sessions: Path) -> tuple[float, int, str]:
+    """Seconds, peak resident set (kB) and summary line of one fresh ingest into an
+    empty sessions directory."""
+    shutil.rmtree(sessions, ignore_errors=True)
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            ingest_command(traces, sessions), stdout=subprocess.PIPE, stderr=err
+        )
+        assert process.stdout is not None
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)  # wait4: this child's own peak
+        elapsed = time.perf_counter() - start
+        process.stdout.close()
+        process.returncode = status
+        if status != 0:
+            err.seek(0)
+            sys.exit(f"token-usage ingest failed ({status}): {err.read().decode()[-2000:]}")
+    return elapsed, int(usage.ru_maxrss), out.decode()
+
+
+def run_floor(name: str, traces: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", FLOOR[name], str(traces)], check=True)
+    return time.perf_counter() - start
+
+
+def logs(sessions: Path) -> dict[str, bytes]:
+    return {path.parent.name: path.read_bytes() for path in sessions.glob(f"*/{LOG}")}
+
+
+def expected(traces: Path) -> dict[str, list[tuple[str, str]]]:
+    """Each session's (trace id, span id) pairs, in the order of the file, read from the
+    file itself with orjson."""
+    want: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    with traces.open("rb") as file:
+        for line in file:
+            spans = [
+                span
+                for resource in orjson.loads(line)["resourceSpans"]
+                for scope in resource["scopeSpans"]
+                for span in scope["spans"]
+            ]
+            spans.sort(key=lambda span: int(span["endTimeUnixNano"]))
+            for span in spans:
+                attrs = {item["key"]: item["value"] for item in span["attributes"]}
+                session = attrs["gen_ai.conversation.id"]["stringValue"]
+                want[session].append((span["traceId"], span["spanId"]))
+    return want
+
+
+def check(traces: Path, sessions: Path) -> list[str]:
+    """What is wrong with the logs (empty when every span of the file is exactly one
+    line, in the log of its conversation id, in the order of the file)."""
+    want = expected(traces)
+    got: dict[str, list[tuple[str, str]]] = {}
+    for name, data in logs(sessions).items():
+        lines = [orjson.loads(line) for line in data.splitlines()]
+        if any(line["session_id"] != name for line in lines):
+            return [f"{name}: a line of another session"]
+        got[name] = [(line["trace_id"], line["span_id"]) for line in lines]
+    problems = []
+    if set(got) != set(want):
+        problems.append(f"{len(got)} session logs, expected {len(want)}")
+    wrong = [name for name in want if got.get(name) != want[name]]
+    if wrong:
+        problems.append(f"{len(wrong)} sessions whose lines are not their spans: {wrong[0]}")
+    return problems
+
+
+def build(traces: Path, spans: int, sessions: int) -> None:
+    """Write the trace file in a child process, so that this one stays small (a child's
+    peak memory, as the kernel reports it, counts what it shared with its parent)."""
+    command = [sys.executable, __file__, "--build", str(traces)]
+    subprocess.run([*command, "--spans", str(spans), "--sessions", str(sessions)], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--sessions", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", type=Path, help="keep the trace file (reused) and the logs here")
+    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.build is not None:
+        write_file(make_spans(args.spans, args.sessions), args.build)
+        return
+
+    root = args.dir or Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    traces = root / f"fleet-{args.spans}-{args.sessions}.json"
+    sessions = root / "sessions"
+    try:
+        started = time.perf_counter()
+        if not traces.exists():
+            build(traces, args.spans, args.sessions)
+        print(
+            f"{args.spans:,} LLM spans over {args.sessions:,} sessions, batches of {BATCH}, "
+            f"written by opentelemetry-exporter-otlp-json-file: "
+            f"{traces.stat().st_size / 1e6:.0f} MB ({time.perf_counter() - started:.0f} s)"
+        )
+
+        run_floor("orjson", traces)  # warm the page cache
+        best: dict[str, float] = defaultdict(lambda: float("inf"))
+        peak = 0
+        summary = ""
+        for _ in range(args.repeat):
+            for name in FLOOR:
+                best[name] = min(best[name], run_floor(name, traces))
+            seconds, rss, summary = run_ingest(traces, sessions)
+            best["ingest"] = min(best["ingest"], seconds)
+            peak = max(peak, rss)
+
+        problems = check(traces, sessions)
+        before = logs(sessions)
+        start = time.perf_counter()
+        rerun = subprocess.run(
+            ingest_command(traces, sessions), capture_output=True, text=True, check=False
+        )
+        rerun_seconds = time.perf_counter() - start
+        if rerun.returncode != 0 or not rerun.stdout.startswith("0 new lines"):
+            problems.append(f"the re-run said: {rerun.stdout.strip()} {rerun.stderr.strip()}")
+        if logs(sessions) != before:
+            problems.append("the re-run changed the logs")
+
+        print(f"  {summary.strip()}")
+        print(f"best of {args.repeat}, each a fresh process:")
+        for name in ("ingest", *FLOOR):
+            label = "token-usage ingest" if name == "ingest" else f"{name} decode (floor)"
+            print(f"  {label:<24} {args.spans / best[name]:>10,.0f} spans/s  ({best[name]:.2f} s)")
+        print(f"  ingest vs orjson floor:  {best['ingest'] / best['orjson']:.2f}x (target <= 3x)")
+        print(f"  ingest vs msgspec floor: {best['ingest'] / best['msgspec']:.2f}x")
+        print(f"  re-run (adds nothing):   {rerun_seconds:.2f} s")
+        print(f"  ingest peak memory:      {peak / 1024:.0f} MB")
+        if problems:
+            print("FAILED: " + "; ".join(problems))
+            sys.exit(1)
+        print(f"checked: {args.spans:,} spans, {args.spans:,} lines, each once; re-run added none")
+    finally:
+        if args.dir is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
