@@ -21,11 +21,10 @@ from pathlib import Path
 
 import msgspec
 
-from otel_token_usage import semconv as a
 from otel_token_usage._util import RecentKeys, UserError
 from otel_token_usage.export import LineFormat, SessionLogWriter, record_line
 from otel_token_usage.record import RecordLine, SessionRefusedError, encode_lines
-from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
+from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION, GEN_AI_RESPONSE_ID
 
 from ._log_index import IndexCache, LogIndex, span_key
 from ._otlp_json import OtlpLineError, SpanParts, decode_line
@@ -166,8 +165,9 @@ class Ingestor:
     gathered). It never writes a call that its session's log already holds (see the
     module docstring of `otel_token_usage.ingest` for the rule); a session's lines keep
     the order of the input. Memory is bounded whatever the number of sessions: at most
-    `max_held_ids` ids of logged calls (see `IndexCache`), `max_pending_bytes` of new
-    lines, and the last few thousand response ids.
+    `max_held_ids` ids of logged calls (see `IndexCache`; checked after each input line
+    and before a log is read), `max_pending_bytes` of new lines, and the last few
+    thousand response ids.
 
     With `shard=(k, n)` only the calls of sessions with `shard_of(session, n) == k` are
     ingested: `n` processes, one per shard, can share the input and the sessions
@@ -244,8 +244,11 @@ class Ingestor:
         for problem in problems:
             self.stats.bad_spans += 1
             self._problem(f"{where}: {problem}")
+        self.stats.spans += len(spans)
         for span in spans:
             self._add(span, where)
+        # Here, with no index in hand, is where indexes may be set aside.
+        self._indexes.trim()
 
     def flush(self) -> None:
         """Append what is gathered: one write per session."""
@@ -266,7 +269,6 @@ class Ingestor:
         self.close()
 
     def _add(self, span: SpanParts, where: str) -> None:
-        self.stats.spans += 1
         attrs, end_ns, start_ns, trace_id, span_id = span
         try:
             line = record_line(
@@ -283,13 +285,13 @@ class Ingestor:
         if self._shard is not None and shard_of(session_id, self._shard[1]) != self._shard[0]:
             self.stats.other_shard += 1
             return
-        response_id = attrs.get(a.GEN_AI_RESPONSE_ID)
+        response_id = attrs.get(GEN_AI_RESPONSE_ID)
         # One call seen by two producers has one response id; an empty id names nothing.
         if response_id and self._responses.seen((session_id, response_id)):
             self.stats.duplicates += 1
             return
         target, index = self._target(session_id)
-        key = span_key(trace_id, span_id) if trace_id is not None and span_id is not None else None
+        key = None if trace_id is None or span_id is None else span_key(trace_id, span_id)
         if key is not None and key in index.known:
             self.stats.present += 1
             return
@@ -314,8 +316,6 @@ class Ingestor:
         self._pending_bytes += len(data)
         if self._pending_bytes >= self._max_pending_bytes:
             self.flush()
-        # Here, with no index in hand, is where indexes may be set aside.
-        self._indexes.trim()
 
     def _seed_present(self, span: SpanParts, index: LogIndex) -> bool:
         """True when the seed-format line of `span` is in a log that has such lines."""

@@ -88,8 +88,8 @@ def load_index(sessions_dir: Path, dir_name: str) -> LogIndex:
 
 class IndexCache:
     """The indexes of the sessions met lately, least recently used first, holding at most
-    `max_ids` ids in all (each session counting `SESSION_WEIGHT` more) once `trim()` has
-    run, so that memory does not grow with the number of sessions a run meets.
+    `max_ids` ids in all (each session counting `SESSION_WEIGHT` more) each time `trim()`
+    has run, so that memory does not grow with the number of sessions a run meets.
 
     `trim()` drops the least recently used indexes past the bound, but never the most
     recently used one (a single log larger than the bound is held whole while it is

@@ -250,22 +250,13 @@ def _parts(span: _Span) -> SpanParts:
             if result is None:
                 continue
         attrs[item.key] = result
-    # Ids in hex (no "0x", which int() would accept), else `_id` says why not.
-    trace_id: Any = span.trace_id
-    span_id: Any = span.span_id
-    try:
-        if len(trace_id) != 32 or not trace_id.isalnum() or trace_id[1] in "xX":
-            raise ValueError
-        trace_id = int(trace_id, 16)
-    except ValueError:
-        trace_id = _id(trace_id, 16, "traceId")
-    try:
-        if len(span_id) != 16 or not span_id.isalnum() or span_id[1] in "xX":
-            raise ValueError
-        span_id = int(span_id, 16)
-    except ValueError:
-        span_id = _id(span_id, 8, "spanId")
-    return (attrs, end, start or None, trace_id or None, span_id or None)
+    return (
+        attrs,
+        end,
+        start or None,
+        _id(span.trace_id, 16, "traceId"),
+        _id(span.span_id, 8, "spanId"),
+    )
 
 
 def _time(value: int | str | None, name: str) -> int | None:
@@ -292,6 +283,11 @@ def _short(value: object) -> str:
 
 def _id(text: str, size: int, name: str) -> int | None:
     """The id as an int; None when absent or all zero (the OTLP "invalid id")."""
+    if len(text) == 2 * size and text.isalnum() and text.isascii() and text[1] not in "xX":
+        try:  # hex, the usual spelling (without "0x", which int() would take)
+            return int(text, 16) or None
+        except ValueError:
+            pass
     if not text:
         return None
     try:
