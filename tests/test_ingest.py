@@ -130,13 +130,15 @@ def wait_for(check: Callable[[], bool]) -> None:
 
 
 @contextlib.contextmanager
-def following(path: Path, sessions: Path) -> Iterator[Ingestor]:
-    """An `Ingestor` following `path` in a thread (polling every 10 ms) until the block
+def following(path: Path, sessions: Path, write_interval: float = 0.0) -> Iterator[Ingestor]:
+    """An `Ingestor` following `path` in a thread (polling every 10 ms, writing what it
+    read each time it catches up unless `write_interval` says otherwise) until the block
     ends; then it is stopped, joined and closed."""
     stop = threading.Event()
     ingestor = Ingestor(sessions)
+    options = {"poll_interval": 0.01, "write_interval": write_interval}
     worker = threading.Thread(
-        target=follow_files, args=([str(path)], ingestor, stop), kwargs={"poll_interval": 0.01}
+        target=follow_files, args=([str(path)], ingestor, stop), kwargs=options
     )
     worker.start()
     try:

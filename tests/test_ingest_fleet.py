@@ -224,6 +224,32 @@ def test_follow_keeps_up_without_reading_logs_again(tmp_path: Path) -> None:
     assert ingestor.stats.logs_read == 40
 
 
+def test_follow_does_not_write_per_batch(tmp_path: Path) -> None:
+    """A file growing one batch at a time is caught up with after every batch; within
+    the write interval nothing is written, and at the end each session's lines are one
+    append, not one per batch."""
+    spans = fleet_spans(40, 5)
+    whole = tmp_path / "whole.json"
+    write_traces(spans, whole, 20)
+    want = exporter_logs(spans, tmp_path / "expected", 20)
+    lines = whole.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "traces.json"
+    path.write_bytes(b"")
+    sessions = tmp_path / "sessions"
+    with following(path, sessions, write_interval=3600) as ingestor:
+        for number, line in enumerate(lines, 1):
+            with path.open("ab") as file:
+                file.write(line)
+
+            def read(n: int = number) -> bool:
+                return ingestor.stats.lines == n
+
+            wait_for(read)
+        assert log_count(sessions) == 0
+    assert logs(sessions) == want
+    assert ingestor.stats.writes == 40
+
+
 def _run_together(*commands: list[str]) -> None:
     processes = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
