@@ -290,7 +290,12 @@ class Ingestor:
         if response_id and self._responses.seen((session_id, response_id)):
             self.stats.duplicates += 1
             return
-        target, index = self._target(session_id)
+        # The session whose log gets these lines (itself, or the fallback when it cannot
+        # have a log of its own), and that log's index.
+        target = self._refused_sessions.get(session_id, session_id)
+        index = self._indexes.get(target)
+        if index is None:
+            target, index = self._load_target(target)
         key = None if trace_id is None or span_id is None else span_key(trace_id, span_id)
         if key is not None and key in index.known:
             self.stats.present += 1
@@ -325,13 +330,9 @@ class Ingestor:
         )
         return seed is not None and hash(encode_lines([seed])[:-1]) in index.known
 
-    def _target(self, session_id: str) -> tuple[str, LogIndex]:
-        """The session whose log gets this session's lines (itself, or the fallback
-        when it cannot have a log of its own), and that log's index."""
-        target = self._refused_sessions.get(session_id, session_id)
-        index = self._indexes.get(target)
-        if index is not None:
-            return target, index
+    def _load_target(self, target: str) -> tuple[str, LogIndex]:
+        """Read the index of `target`'s log; when `target` cannot have a log of its own,
+        the fallback session and its index."""
         self._indexes.trim()
         try:
             index = self._load(target)

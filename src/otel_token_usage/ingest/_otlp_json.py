@@ -67,9 +67,10 @@ class _KeyValue(msgspec.Struct, gc=False):
 
 
 class _Span(msgspec.Struct, rename="camel", gc=False):
+    # No `name`: only messages use it, and a line with a bad span is read again by
+    # `_span_by_span`, which gives it.
     trace_id: str = ""
     span_id: str = ""
-    name: str = ""
     start_time_unix_nano: int | str | None = None
     end_time_unix_nano: int | str | None = None
     attributes: list[_KeyValue] = []
@@ -134,7 +135,8 @@ def decode_line(line: bytes) -> tuple[list[SpanParts], list[str]]:
         request = _DECODER.decode(line)
     except msgspec.ValidationError:
         # Valid JSON, but a value does not fit its type (a number past any integer
-        # type, a time of the wrong kind): keep the spans that are fine.
+        # type, a time of the wrong kind): keep the spans that are fine. So too below,
+        # for a span whose values do not make sense.
         return _span_by_span(line, bad_utf8=False)
     except msgspec.DecodeError as exc:
         text = str(exc)
@@ -147,19 +149,19 @@ def decode_line(line: bytes) -> tuple[list[SpanParts], list[str]]:
         if not (request.resource_metrics or request.resource_logs or request.resource_profiles):
             raise OtlpLineError("not an OTLP export request (no resourceSpans)")
         return [], []
-    spans: list[SpanParts] = []
-    problems: list[str] = []
-    for resource in request.resource_spans:
-        for scope in resource.scope_spans:
-            for span in scope.spans:
-                try:
-                    spans.append(_parts(span))
-                except ValueError as exc:
-                    problems.append(_skipped(span.name, exc))
+    try:
+        spans = [
+            _parts(span)
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+        ]
+    except ValueError:
+        return _span_by_span(line, bad_utf8=False)
     # One request groups spans by resource and scope; the in-process exporter sees them
     # in the order they ended, and that is the order their lines take.
     spans.sort(key=_END)
-    return spans, problems
+    return spans, []
 
 
 def _span_by_span(line: bytes, *, bad_utf8: bool) -> tuple[list[SpanParts], list[str]]:
