@@ -22,6 +22,8 @@ from otel_token_usage.ingest import (
 )
 from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 
+from ._common import positive
+
 __all__ = ["EXIT_SKIPPED", "configure_parser", "run"]
 
 EXIT_SKIPPED = 1
@@ -82,7 +84,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-held-ids",
-        type=_positive,
+        type=positive,
         default=DEFAULT_MAX_HELD_IDS,
         metavar="N",
         help="ids of logged calls held in memory to recognise them (about 100 bytes "
@@ -184,16 +186,6 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
     return value
 
 

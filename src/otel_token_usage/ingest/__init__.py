@@ -36,13 +36,13 @@ before it stay, and a re-run completes them).
 
 from __future__ import annotations
 
+from ._calls import shard_of
 from ._ingestor import (
     DEFAULT_MAX_HELD_IDS,
     DEFAULT_MAX_PENDING_BYTES,
     IngestError,
     Ingestor,
     IngestStats,
-    shard_of,
 )
 from ._run import follow_files, ingest_files
 from ._tail import STDIN

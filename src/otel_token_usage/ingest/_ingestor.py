@@ -5,7 +5,8 @@ uses, and every line through `record.encode_lines` and `storage.SessionLogWriter
 log built from files equals, byte for byte, the log the exporter writes for the same
 spans. What keeps a second run from adding anything is the rule in `ingest`.
 
-Work per span is bounded and small: a session's log is read once, when the run first
+Work per span is bounded and small: `_calls.Extraction` turns each input line into its
+calls; a session's log is read once, when the run first
 meets the session, into an index held in `IndexCache`; its new lines are gathered,
 across input lines, and appended in one write per session when `max_pending_bytes` are
 gathered, when the reader has caught up (following), and at the end.
@@ -14,20 +15,17 @@ gathered, when the reader has caught up (following), and at the end.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
-
 from otel_token_usage._util import RecentKeys, UserError
-from otel_token_usage.export import LineFormat, SessionLogWriter, record_line
-from otel_token_usage.record import RecordLine, SessionRefusedError, encode_lines
-from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION, GEN_AI_RESPONSE_ID
+from otel_token_usage.export import LineFormat, SessionLogWriter
+from otel_token_usage.record import SessionRefusedError
+from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 
-from ._log_index import IndexCache, LogIndex, span_key
-from ._otlp_json import OtlpLineError, SpanParts, decode_line
+from ._calls import Call, Extracted, Extraction
+from ._log_index import IndexCache, LogIndex
+from ._stats import IngestStats
 from ._tail import InputLine
 
 __all__ = [
@@ -37,7 +35,6 @@ __all__ = [
     "IngestError",
     "IngestStats",
     "Ingestor",
-    "shard_of",
 ]
 
 MAX_REPORTED = 100
@@ -49,7 +46,6 @@ DEFAULT_MAX_HELD_IDS = 500_000
 DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
 """New lines gathered before they are written (one write per session)."""
 
-_MAX_COUNTED_SESSIONS = 100_000
 _MAX_REFUSED = 4096
 
 
@@ -58,84 +54,8 @@ class IngestError(UserError):
     message is one line."""
 
 
-@dataclass
-class IngestStats:
-    """What a run read and wrote."""
-
-    lines: int = 0
-    """OTLP JSON lines read (blank lines not counted)."""
-    spans: int = 0
-    calls: int = 0
-    """Spans that are LLM calls."""
-    written: int = 0
-    present: int = 0
-    """Calls already in their session's log (or earlier in this run)."""
-    duplicates: int = 0
-    """Calls whose session and `gen_ai.response.id` another span of this run already had."""
-    other_shard: int = 0
-    """Calls of sessions that belong to another shard (see `Ingestor`'s `shard`)."""
-    bad_lines: int = 0
-    bad_spans: int = 0
-    writes: int = 0
-    """Appends made: one per session each time gathered lines are written."""
-    logs_read: int = 0
-    """Session logs read to learn what they hold (once per session, unless the bound on
-    held ids made the run set an index aside and read it again)."""
-    sessions: set[str] = field(default_factory=set)
-    """Sessions whose logs were appended to (the first 100,000 named; see
-    `more_sessions`)."""
-    more_sessions: bool = False
-    """True when more sessions were appended to than `sessions` names."""
-
-    @property
-    def skipped(self) -> int:
-        """Unreadable lines and spans: non-zero means the exit status is 1."""
-        return self.bad_lines + self.bad_spans
-
-    def summary(self) -> str:
-        """One line for people, e.g. `5 new lines in 2 sessions from 7 LLM calls (40 spans,
-        3 OTLP lines); 2 already there, 0 duplicate response ids`."""
-        sessions = _count(len(self.sessions), "session")
-        if self.more_sessions:
-            sessions = f"over {sessions}"
-        text = (
-            f"{_count(self.written, 'new line')} in {sessions} "
-            f"from {_count(self.calls, 'LLM call')} ({_count(self.spans, 'span')}, "
-            f"{_count(self.lines, 'OTLP line')}); {self.present} already there, "
-            f"{_count(self.duplicates, 'duplicate response id')}"
-        )
-        if self.other_shard:
-            text += f", {self.other_shard} for other shards"
-        skipped = [
-            _count(number, what)
-            for number, what in ((self.bad_lines, "unreadable line"), (self.bad_spans, "span"))
-            if number
-        ]
-        if skipped:
-            text += f"; skipped {' and '.join(skipped)}"
-        return text
-
-    def _appended(self, session_id: str) -> None:
-        if session_id in self.sessions:
-            return
-        if len(self.sessions) < _MAX_COUNTED_SESSIONS:
-            self.sessions.add(session_id)
-        else:
-            self.more_sessions = True
-
-
-def _count(number: int, what: str) -> str:
-    return f"{number} {what}{'' if number == 1 else 's'}"
-
-
 def _ignore(_message: str) -> None:
     pass
-
-
-def shard_of(session_id: str, shards: int) -> int:
-    """The shard (0 to `shards` - 1) a session belongs to: the CRC-32 of its id in UTF-8,
-    modulo `shards`. Stable across processes, machines and versions."""
-    return zlib.crc32(session_id.encode("utf-8", "surrogatepass")) % shards
 
 
 class _Pending:
@@ -146,15 +66,6 @@ class _Pending:
     def __init__(self) -> None:
         self.data = bytearray()
         self.lines = 0
-
-
-class _LogLine(msgspec.Struct):
-    ts: str
-    session_id: str
-    model: str
-
-
-_LOG_LINE = msgspec.json.Decoder(_LogLine)
 
 
 class Ingestor:
@@ -198,7 +109,8 @@ class Ingestor:
         self.stats = IngestStats()
         self._fallback = fallback_session
         self._extended = line_format == "extended"
-        self._shard = shard
+        self.extraction = Extraction(fallback_session, self._extended, shard)
+        """How this ingestor makes lines from spans."""
         self._report = report
         self._writer = SessionLogWriter(
             sessions_dir, dir_mode=dir_mode, file_mode=file_mode, max_open_files=max_open_files
@@ -220,33 +132,38 @@ class Ingestor:
 
     def feed(self, line: InputLine) -> None:
         """Read one input line: its LLM calls are gathered, its problems reported."""
+        self.apply(line, self.extraction.extract_input(line))
+
+    def apply(self, line: InputLine, extracted: Extracted | None) -> None:
+        """`feed`, for a line whose calls `extraction.extract_input` has found."""
         where = f"{line.path}:{line.number}"
         if line.error is not None:
             self.stats.bad_lines += 1
             self._problem(f"{where}: {line.error}; the rest of the file is skipped")
             return
-        if not line.data.strip():
+        if extracted is None:
             return
-        self.stats.lines += 1
-        try:
-            spans, problems = decode_line(line.data)
-        except OtlpLineError as exc:
-            self.stats.bad_lines += 1
+        stats = self.stats
+        stats.lines += 1
+        if extracted.error is not None:
+            stats.bad_lines += 1
             if not line.complete:
                 self._problem(
                     f"{where}: truncated OTLP JSON line (the file ends inside it); skipped"
                 )
-            elif _is_log_line(line.data):
+            elif extracted.log_line:
                 self._session_log(line.path, where)
             else:
-                self._problem(f"{where}: {exc}; skipped")
+                self._problem(f"{where}: {extracted.error}; skipped")
             return
-        for problem in problems:
-            self.stats.bad_spans += 1
+        stats.spans += extracted.spans
+        stats.calls += extracted.calls
+        stats.other_shard += extracted.other_shard
+        for problem in extracted.problems:
+            stats.bad_spans += 1
             self._problem(f"{where}: {problem}")
-        self.stats.spans += len(spans)
-        for span in spans:
-            self._add(span, where)
+        for call in extracted.found:
+            self._add(call, line.data)
         # Here, with no index in hand, is where indexes may be set aside.
         self._indexes.trim()
 
@@ -268,26 +185,10 @@ class Ingestor:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _add(self, span: SpanParts, where: str) -> None:
-        attrs, end_ns, start_ns, trace_id, span_id = span
-        try:
-            line = record_line(
-                attrs, end_ns, start_ns, trace_id, span_id, self._fallback, self._extended
-            )
-        except (ValueError, OverflowError) as exc:  # one bad span never stops the run
-            self.stats.bad_spans += 1
-            self._problem(f"{where}: span skipped: {exc}")
-            return
-        if line is None:
-            return
-        self.stats.calls += 1
-        session_id = line.session_id
-        if self._shard is not None and shard_of(session_id, self._shard[1]) != self._shard[0]:
-            self.stats.other_shard += 1
-            return
-        response_id = attrs.get(GEN_AI_RESPONSE_ID)
+    def _add(self, call: Call, data_in: bytes) -> None:
+        session_id, response_id, key, data, place = call
         # One call seen by two producers has one response id; an empty id names nothing.
-        if response_id and self._responses.seen((session_id, response_id)):
+        if response_id is not None and self._responses.seen((session_id, response_id)):
             self.stats.duplicates += 1
             return
         # The session whose log gets these lines (itself, or the fallback when it cannot
@@ -296,11 +197,9 @@ class Ingestor:
         index = self._indexes.get(target)
         if index is None:
             target, index = self._load_target(target)
-        key = None if trace_id is None or span_id is None else span_key(trace_id, span_id)
         if key is not None and key in index.known:
             self.stats.present += 1
             return
-        data = encode_lines([line])
         if key is None or not self._extended:
             # Seed-format output carries no ids: the log will know the line by content.
             content = hash(data[:-1])
@@ -309,9 +208,12 @@ class Ingestor:
                 return
             if key is None:
                 key = content
-        if index.idless and self._extended and self._seed_present(span, index):
-            self.stats.present += 1
-            return
+        if index.idless and self._extended:
+            # The log has seed-format lines: this call's may be one of them.
+            seed = self.extraction.seed_line(data_in, place)
+            if seed is not None and hash(seed[:-1]) in index.known:
+                self.stats.present += 1
+                return
         self._indexes.add(index, key)
         pending = self._pending.get(target)
         if pending is None:
@@ -321,14 +223,6 @@ class Ingestor:
         self._pending_bytes += len(data)
         if self._pending_bytes >= self._max_pending_bytes:
             self.flush()
-
-    def _seed_present(self, span: SpanParts, index: LogIndex) -> bool:
-        """True when the seed-format line of `span` is in a log that has such lines."""
-        attrs, end_ns, start_ns, _, _ = span
-        seed: RecordLine | None = record_line(
-            attrs, end_ns, start_ns, None, None, self._fallback, False
-        )
-        return seed is not None and hash(encode_lines([seed])[:-1]) in index.known
 
     def _load_target(self, target: str) -> tuple[str, LogIndex]:
         """Read the index of `target`'s log; when `target` cannot have a log of its own,
@@ -381,7 +275,7 @@ class Ingestor:
             self._indexes.forget(target)
         self.stats.written += pending.lines
         self.stats.writes += 1
-        self.stats._appended(target)
+        self.stats.appended(target)
 
     def _refused(self, session_id: str, exc: Exception) -> None:
         if len(self._refused_sessions) >= _MAX_REFUSED:
@@ -411,12 +305,3 @@ class Ingestor:
 
     def _warn(self, message: str) -> None:
         self._report(message)
-
-
-def _is_log_line(data: bytes) -> bool:
-    """True for a line of a session log (what `token-usage.jsonl` holds)."""
-    try:
-        _LOG_LINE.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return False
-    return True
