@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from otel_token_usage import semconv as a
+from otel_token_usage.ingest import Ingestor, ingest_files
+from otel_token_usage.ingest._tail import read_once
 from otel_token_usage.record import LOG_FILE_NAME
 
 from .test_ingest import calls, cli, log_lines, logs, otlp_lines, with_attributes
@@ -193,3 +195,30 @@ def test_response_ids_count_once_per_session_and_empty_ids_never(tmp_path: Path)
     sessions = [line["session_id"] for line in log_lines(tmp_path / "sessions")]
     assert sorted(sessions) == ["s-1", "s-2", "s-3", "s-3", "s-3"]
     assert "1 duplicate response id" in result.stdout
+
+
+def test_a_log_replaced_by_a_link_while_lines_wait_goes_to_the_fallback(tmp_path: Path) -> None:
+    """A session's log is read, then, while its new lines wait to be written, its
+    directory is replaced by a symbolic link: the lines go to the fallback log (the
+    link's target stays untouched) and a re-run adds nothing."""
+    sessions = tmp_path / "sessions"
+    traces = tmp_path / "traces.json"
+    traces.write_bytes(b"".join(otlp_lines(*calls("s-1", 2), *calls("s-2", 1))))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sessions.mkdir()
+    warnings: list[str] = []
+    with Ingestor(sessions, report=warnings.append) as ingestor:
+        for line in read_once([str(traces)]):
+            ingestor.feed(line)
+        (sessions / "s-1").symlink_to(outside)  # the run read s-1's (missing) log already
+    assert ingestor.stats.written == 3
+    assert list(outside.iterdir()) == []
+    fallback = sessions / "no-session" / LOG_FILE_NAME
+    assert [json.loads(line)["session_id"] for line in fallback.read_bytes().splitlines()] == [
+        "s-1",
+        "s-1",
+    ]
+    assert any("'s-1' cannot have a log of its own" in warning for warning in warnings)
+    with Ingestor(sessions) as again:
+        assert ingest_files([str(traces)], again).written == 0
