@@ -8,9 +8,11 @@ and span ids as hex (base64, the generic protobuf mapping, accepted too).
 
 Attribute values become what the SDK holds for the same attribute (`str`, `int`,
 `float`, `bool`, tuples of those), so the extraction sees a span from a file exactly as
-the in-process exporter sees the live span. A value the file spells badly (an
-`intValue` that is not an integer) is passed on as its text, for the extraction to warn
-about and record as 0, just as it would for a live span carrying that text.
+the in-process exporter sees the live span. Numbers and times are read as protobuf's
+JSON mapping allows, as numbers or as text ("1500", "1.5e3", "NaN"); a value the file
+spells badly (an `intValue` that is not an integer) is passed on as its text, for the
+extraction to warn about and record as 0, just as it would for a live span carrying
+that text.
 
 A span OTLP cannot carry is left out with a message, and the rest of its line kept: a
 time past 64 bits of nanoseconds (`fixed64`), an `intValue` past 64 bits (`int64`), a
@@ -49,10 +51,13 @@ and span id (None when the file has none). A plain tuple: one is made per span."
 
 
 class _AnyValue(msgspec.Struct, rename="camel", gc=False):
+    """A value as the usual spelling has it, read in msgspec's lax mode: a number given
+    as text ("1500", "NaN") is read as that number, in C."""
+
     string_value: str | None = None
     bool_value: bool | None = None
-    int_value: int | str | None = None
-    double_value: float | str | None = None
+    int_value: int | None = None
+    double_value: float | None = None
     array_value: _ArrayValue | None = None
     # kvlistValue and bytesValue are not span attribute types in the SDK; skipped.
 
@@ -71,9 +76,37 @@ class _Span(msgspec.Struct, rename="camel", gc=False):
     # `_span_by_span`, which gives it.
     trace_id: str = ""
     span_id: str = ""
+    start_time_unix_nano: int | None = None
+    end_time_unix_nano: int | None = None
+    attributes: list[_KeyValue] = []
+
+
+class _AnyText(msgspec.Struct, rename="camel", gc=False):
+    """`_AnyValue` for a span the lax reading refused: a number that is no number is
+    kept as its text (for `_value` to pass on or refuse)."""
+
+    string_value: str | None = None
+    bool_value: bool | None = None
+    int_value: int | str | None = None
+    double_value: float | str | None = None
+    array_value: _ArrayText | None = None
+
+
+class _ArrayText(msgspec.Struct, gc=False):
+    values: list[_AnyText] = []
+
+
+class _KeyText(msgspec.Struct, gc=False):
+    key: str
+    value: _AnyText | None = None
+
+
+class _SpanText(msgspec.Struct, rename="camel", gc=False):
+    trace_id: str = ""
+    span_id: str = ""
     start_time_unix_nano: int | str | None = None
     end_time_unix_nano: int | str | None = None
-    attributes: list[_KeyValue] = []
+    attributes: list[_KeyText] = []
 
 
 class _ScopeSpans(msgspec.Struct, gc=False):
@@ -111,9 +144,10 @@ class _Named(msgspec.Struct, gc=False):
     name: Any = ""
 
 
-_DECODER = msgspec.json.Decoder(_Request)
+_DECODER = msgspec.json.Decoder(_Request, strict=False)
 _RAW_DECODER = msgspec.json.Decoder(_RawRequest)
-_SPAN_DECODER = msgspec.json.Decoder(_Span)
+_SPAN_DECODER = msgspec.json.Decoder(_Span, strict=False)
+_SPAN_TEXT_DECODER = msgspec.json.Decoder(_SpanText)
 _NAME_DECODER = msgspec.json.Decoder(_Named)
 _INTEGER = re.compile(r"-?[0-9]+")
 _SPECIAL_DOUBLES = {"NaN", "Infinity", "-Infinity"}
@@ -186,7 +220,11 @@ def _span_by_span(line: bytes, *, bad_utf8: bool) -> tuple[list[SpanParts], list
                     problems.append(_skipped(_name(raw), ValueError("not valid UTF-8")))
                     continue
                 try:
-                    spans.append(_parts(_SPAN_DECODER.decode(raw)))
+                    try:
+                        span: _Span | _SpanText = _SPAN_DECODER.decode(raw)
+                    except msgspec.ValidationError:
+                        span = _SPAN_TEXT_DECODER.decode(raw)
+                    spans.append(_parts(span))
                 except (msgspec.DecodeError, ValueError) as exc:
                     problems.append(_skipped(_name(raw), exc))
     spans.sort(key=_END)
@@ -213,21 +251,16 @@ def _utf8_error(line: bytes) -> str:
     return "not UTF-8"
 
 
-def _parts(span: _Span) -> SpanParts:
-    """The parts of one span. The common spellings (times and integers as strings of
-    fewer than 20 digits, so below 2**64; ids in hex; text) are read inline: this runs
-    for every span and every attribute."""
+def _parts(span: _Span | _SpanText) -> SpanParts:
+    """The parts of one span. The usual values (text, times and integers that fit in 64
+    bits) are taken inline: this runs for every span and every attribute."""
     end: Any = span.end_time_unix_nano
-    if type(end) is str and len(end) < _MAX_DIGITS and end.isdigit() and end.isascii():
-        end = int(end)
-    else:
+    if type(end) is not int or not 0 < end <= U64_MAX:
         end = _time(end, "endTimeUnixNano")
-    if not end:
-        raise ValueError("no endTimeUnixNano")
+        if not end:
+            raise ValueError("no endTimeUnixNano")
     start: Any = span.start_time_unix_nano
-    if type(start) is str and len(start) < _MAX_DIGITS and start.isdigit() and start.isascii():
-        start = int(start)
-    else:
+    if start is not None and (type(start) is not int or not 0 <= start <= U64_MAX):
         start = _time(start, "startTimeUnixNano")
     attrs: dict[str, AttributeValue] = {}
     for item in span.attributes:
@@ -236,21 +269,14 @@ def _parts(span: _Span) -> SpanParts:
             continue
         result: Any = value.string_value
         if result is None:
-            number = value.int_value
-            if (
-                type(number) is str
-                and len(number) < _MAX_DIGITS
-                and number.isdigit()
-                and number.isascii()
-            ):
-                attrs[item.key] = int(number)
-                continue
-            try:
-                result = _value(value)
-            except ValueError as exc:
-                raise ValueError(f"attribute {item.key!r}: {exc}") from None
-            if result is None:
-                continue
+            result = value.int_value
+            if type(result) is not int or not _I64_MIN <= result <= U64_MAX:
+                try:
+                    result = _value(value)
+                except ValueError as exc:
+                    raise ValueError(f"attribute {item.key!r}: {exc}") from None
+                if result is None:
+                    continue
         attrs[item.key] = result
     return (
         attrs,
@@ -262,8 +288,6 @@ def _parts(span: _Span) -> SpanParts:
 
 
 def _time(value: int | str | None, name: str) -> int | None:
-    if type(value) is str and len(value) < _MAX_DIGITS and value.isdigit() and value.isascii():
-        return int(value)  # fewer than 20 digits: below 2**64
     if value is None or type(value) is int:
         if value is not None and not 0 <= value <= U64_MAX:
             raise ValueError(f"{name} {_short(value)} is out of range (64 bits of nanoseconds)")
@@ -306,7 +330,7 @@ def _base64(text: str) -> bytes:
     return binascii.a2b_base64(text, strict_mode=True)
 
 
-def _value(value: _AnyValue) -> Any:
+def _value(value: _AnyValue | _AnyText) -> Any:
     if value.string_value is not None:
         return value.string_value
     if value.int_value is not None:
