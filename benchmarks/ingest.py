@@ -23,6 +23,9 @@ What it does, in one run:
    wall and CPU time; the re-run's time; and the largest resident set of the ingest
    process. Each run writes into a new sessions directory, all removed at the end (ext4
    slows the creation of files for a while after many were deleted).
+5. To show the file system's share: the same ingest with the logs on a memory file
+   system (`/dev/shm`, when there is one), and a plain loop making the same number of
+   session directories and logs of the same size on the disk.
 
 Run: `.venv/bin/python benchmarks/ingest.py` (about two minutes; `--spans 20000
 --sessions 1000 --repeat 1` for a quick look). `--dir DIR` keeps the trace file there,
@@ -56,6 +59,20 @@ from opentelemetry.util.types import AttributeValue
 
 BATCH = 512
 LOG = "token-usage.jsonl"
+
+MEMORY = Path("/dev/shm")
+FILES = """\
+import os, sys
+root, sessions, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.mkdir(root, 0o700)
+data = b"x" * (size - 1) + b"\\n"
+for n in range(sessions):
+    directory = os.path.join(root, f"s{n}")
+    os.mkdir(directory, 0o700)
+    fd = os.open(os.path.join(directory, "token-usage.jsonl"), os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, data)
+    os.close(fd)
+"""
 
 FLOOR = {
     "orjson": "import orjson, sys\nfor line in open(sys.argv[1], 'rb'):\n    orjson.loads(line)\n",
@@ -219,6 +236,19 @@ def build(traces: Path, spans: int, sessions: int) -> None:
     subprocess.run([*command, "--spans", str(spans), "--sessions", str(sessions)], check=True)
 
 
+def run_files(root: Path, sessions: int, size: int) -> Run:
+    """The file system's part alone: a plain loop making `sessions` directories, each
+    with one log of `size` bytes written at once, as the writer makes them."""
+    os.sync()
+    return run([sys.executable, "-c", FILES, str(root), str(sessions), str(size)])
+
+
+def ratios(runs: list[Run], floors: list[Run]) -> tuple[float, str]:
+    """The median of the runs' ratios to the floor timed just before, and them all."""
+    each = [done.seconds / floor.seconds for done, floor in zip(runs, floors, strict=True)]
+    return statistics.median(each), ", ".join(f"{ratio:.2f}x" for ratio in each)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=100_000)
@@ -233,6 +263,7 @@ def main() -> None:
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     root.mkdir(parents=True, exist_ok=True)
+    memory = Path(tempfile.mkdtemp(prefix="ingest-bench-", dir=MEMORY)) if MEMORY.is_dir() else None
     traces = root / f"fleet-{args.spans}-{args.sessions}.json"
     try:
         started = time.perf_counter()
@@ -246,11 +277,17 @@ def main() -> None:
 
         run_floor("orjson", traces)  # warm the page cache
         runs: dict[str, list[Run]] = defaultdict(list)
-        for _ in range(args.repeat):
+        for number in range(args.repeat):
             for name in FLOOR:
                 runs[name].append(run_floor(name, traces))
-            sessions = root / f"sessions-{len(runs['ingest'])}"
+            sessions = root / f"sessions-{number}"
             runs["ingest"].append(run_ingest(traces, sessions))
+            if memory is not None:
+                runs["in memory"].append(run_ingest(traces, memory / f"sessions-{number}"))
+            size = sum(path.stat().st_size for path in sessions.glob(f"*/{LOG}"))
+            runs["files"].append(
+                run_files(root / f"files-{number}", args.sessions, size // args.sessions)
+            )
         best = {name: min(done, key=lambda r: r.seconds) for name, done in runs.items()}
 
         problems = check(traces, sessions)
@@ -265,29 +302,36 @@ def main() -> None:
         if logs(sessions) != before:
             problems.append("the re-run changed the logs")
 
-        ingest = best["ingest"]
+        ingest, floor = best["ingest"], best["orjson"]
         print(f"  {ingest.out.strip()}")
         print(f"best of {args.repeat}, each a fresh process (CPU: user + system):")
-        for name in ("ingest", *FLOOR):
-            label = "token-usage ingest" if name == "ingest" else f"{name} decode (floor)"
-            done = best[name]
-            print(
-                f"  {label:<24} {args.spans / done.seconds:>10,.0f} spans/s  "
-                f"({done.seconds:.2f} s, CPU {done.cpu:.2f} s)"
-            )
-        floor = best["orjson"]
-        paired = [
-            i.seconds / f.seconds for i, f in zip(runs["ingest"], runs["orjson"], strict=True)
-        ]
+        labels = {
+            "ingest": "token-usage ingest",
+            "in memory": "  the same, logs on tmpfs",
+            **{name: f"{name} decode (floor)" for name in FLOOR},
+        }
+        for name, label in labels.items():
+            if name in best:
+                done = best[name]
+                print(
+                    f"  {label:<26} {args.spans / done.seconds:>9,.0f} spans/s  "
+                    f"({done.seconds:.2f} s, CPU {done.cpu:.2f} s)"
+                )
+        files = best["files"]
         print(
-            f"  ingest vs orjson floor:  {statistics.median(paired):.2f}x, the median of each "
-            f"run's ratio (target <= 3x; each: {', '.join(f'{r:.2f}x' for r in paired)})"
+            f"  making the {args.sessions:,} session directories and logs alone (a plain "
+            f"loop, same sizes): {files.seconds:.2f} s, CPU {files.cpu:.2f} s"
         )
+        median, each = ratios(runs["ingest"], runs["orjson"])
+        print(f"  ingest vs orjson floor:  {median:.2f}x (target <= 3x), the median of: {each}")
         print(
-            f"                           best against best {ingest.seconds / floor.seconds:.2f}x,"
-            f" CPU {ingest.cpu / floor.cpu:.2f}x"
+            f"    best against best {ingest.seconds / floor.seconds:.2f}x, "
+            f"CPU {ingest.cpu / floor.cpu:.2f}x; "
+            f"vs msgspec floor {ingest.seconds / best['msgspec'].seconds:.2f}x"
         )
-        print(f"  ingest vs msgspec floor: {ingest.seconds / best['msgspec'].seconds:.2f}x")
+        if "in memory" in runs:
+            median, each = ratios(runs["in memory"], runs["orjson"])
+            print(f"    with the logs on tmpfs: {median:.2f}x, the median of: {each}")
         print(f"  re-run (adds nothing):   {rerun_seconds:.2f} s")
         print(f"  ingest peak memory:      {max(r.rss for r in runs['ingest']) / 1024:.0f} MB")
         if problems:
@@ -295,11 +339,13 @@ def main() -> None:
             sys.exit(1)
         print(f"checked: {args.spans:,} spans, {args.spans:,} lines, each once; re-run added none")
     finally:
+        if memory is not None:
+            shutil.rmtree(memory, ignore_errors=True)
         if args.dir is None:
             shutil.rmtree(root, ignore_errors=True)
         else:
-            for sessions in root.glob("sessions-*"):
-                shutil.rmtree(sessions, ignore_errors=True)
+            for made in [*root.glob("sessions-*"), *root.glob("files-*")]:
+                shutil.rmtree(made, ignore_errors=True)
 
 
 if __name__ == "__main__":
