@@ -176,6 +176,20 @@ def test_fifo_or_directory_in_place_of_a_log_goes_to_the_fallback(tmp_path: Path
     assert "0 new lines" in again.stdout
 
 
+def test_a_fifo_as_the_fallback_log_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """When the fallback session's own log is a FIFO, lines that need it have nowhere to
+    go: one line names it, exit status 2, no hang."""
+    sessions = tmp_path / "sessions"
+    (sessions / "no-session").mkdir(parents=True)
+    os.mkfifo(sessions / "no-session" / LOG_FILE_NAME)
+    traces = tmp_path / "traces.json"
+    traces.write_bytes(b"".join(otlp_lines(with_attributes(a.GEN_AI_CONVERSATION_ID, ""))))
+    result = cli(traces, "--sessions-dir", sessions, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert "fallback session 'no-session'" in result.stderr
+    assert "not a regular file" in result.stderr
+
+
 def test_response_ids_count_once_per_session_and_empty_ids_never(tmp_path: Path) -> None:
     """The same `gen_ai.response.id` twice in one session is one call (two producers);
     in two sessions it is two calls; an empty id identifies nothing."""

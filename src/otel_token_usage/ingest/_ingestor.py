@@ -6,10 +6,10 @@ log built from files equals, byte for byte, the log the exporter writes for the 
 spans. What keeps a second run from adding anything is the rule in `ingest`.
 
 Work per span is bounded and small: `_calls.Extraction` turns each input line into its
-calls; a session's log is read once, when the run first
-meets the session, into an index held in `IndexCache`; its new lines are gathered,
-across input lines, and appended in one write per session when `max_pending_bytes` are
-gathered, when the reader has caught up (following), and at the end.
+calls; a session's log is read once, when the run first meets the session, into an
+index held in `IndexCache`; its new lines are gathered, across input lines, and
+appended in one write per session when `max_pending_bytes` are gathered, when the
+reader has caught up (following), and at the end.
 """
 
 from __future__ import annotations
@@ -232,10 +232,13 @@ class Ingestor:
             index = self._load(target)
         except SessionRefusedError as exc:
             if target == self._fallback:
-                raise IngestError(f"fallback session {target!r}: {exc}") from None
+                raise self._fallback_refused(exc) from None
             self._refused(target, exc)
             target = self._fallback
-            index = self._indexes.get(target) or self._load(target)
+            try:
+                index = self._indexes.get(target) or self._load(target)
+            except SessionRefusedError as exc:
+                raise self._fallback_refused(exc) from None
         return target, index
 
     def _load(self, target: str) -> LogIndex:
@@ -262,7 +265,7 @@ class Ingestor:
             # takes these lines and what it had pending, and both indexes are read again
             # when next needed, since the fallback's no longer says all its log holds.
             if target == self._fallback:
-                raise IngestError(f"fallback session {target!r}: {exc}") from None
+                raise self._fallback_refused(exc) from None
             self._refused(target, exc)
             self._indexes.forget(target)
             fallback = self._pending.pop(self._fallback, None)
@@ -271,7 +274,10 @@ class Ingestor:
                 data = bytes(fallback.data) + data
                 self.stats.written += fallback.lines
             target = self._fallback
-            self._writer.append(target, data)
+            try:
+                self._writer.append(target, data)
+            except SessionRefusedError as exc:
+                raise self._fallback_refused(exc) from None
             self._indexes.forget(target)
         self.stats.written += pending.lines
         self.stats.writes += 1
@@ -285,6 +291,9 @@ class Ingestor:
             f"session {session_id!r} cannot have a log of its own ({exc}); "
             f"its lines go to {self._fallback!r}"
         )
+
+    def _fallback_refused(self, exc: Exception) -> IngestError:
+        return IngestError(f"fallback session {self._fallback!r}: {exc}")
 
     def _session_log(self, path: str, where: str) -> None:
         """A session log handed to ingest: said once per file, its lines skipped."""
