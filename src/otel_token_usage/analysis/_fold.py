@@ -1,13 +1,11 @@
 """Folding one log file into token sums per (session, provider, model, day, price tier).
 
 This is the hot loop of `report` and `cost`; it runs in worker processes, so everything
-here is picklable and kept lean. A block of lines is decoded in one call, by a decoder
-narrowed to the provider and model of the block's first line (so the decoder checks that
-they hold for the whole block), and, in the common case (one session, provider and model
-per block, lines in time order), summed with a few C-level passes (`map`/`sum`/`min`/
-`max`) per block, never a Python loop per line: the block is cut into days by bisecting
-its timestamps, and a price tier split is only looked for when the block's largest
-prompt passes a tier boundary.
+here is picklable and kept lean. A block of lines is decoded in one call and, in the
+common case (one session, provider and model per block, lines in time order), summed with
+a few C-level passes (`map`/`sum`/`min`/`max`) per block, never a Python loop per line:
+the block is cut into days by bisecting its timestamps, and a price tier split is only
+looked for when the block's largest prompt passes a tier boundary.
 """
 
 from __future__ import annotations
@@ -19,10 +17,9 @@ from itertools import compress
 from operator import add, and_, attrgetter, itemgetter
 from typing import Any
 
-from ._one_model import decode_one_model_block
 from ._reader import BadLines, LogFile, decode_block, iter_blocks, parse_lines
 
-__all__ = ["FileFold", "GroupKey", "Sums", "Thresholds", "fold_file", "settle_tiers"]
+__all__ = ["FileFold", "GroupKey", "Sums", "Thresholds", "fold_file"]
 
 GroupKey = tuple[str, str, str, str, int]
 """(session_id, provider, model, UTC day, price tier)."""
@@ -48,9 +45,7 @@ def add_counts(total: Any, part: Any) -> None:
 
 @dataclass(slots=True)
 class Sums:
-    """Token sums of a group of calls and the first and last call's `ts`; `prompts` is
-    the (smallest, largest) prompt of the calls when they were folded without price
-    tiers, else None."""
+    """Token sums of a group of calls and the first and last call's `ts`."""
 
     calls: int
     input_tokens: int
@@ -61,16 +56,12 @@ class Sums:
     thinking_tokens: int
     first_ts: str
     last_ts: str
-    prompts: tuple[int, int] | None = None
 
     def merge(self, other: Sums) -> None:
         """Add `other` into these sums (counts summed, first/last timestamps widened)."""
         add_counts(self, other)
         self.first_ts = min(self.first_ts, other.first_ts)
         self.last_ts = max(self.last_ts, other.last_ts)
-        if self.prompts is not None and other.prompts is not None:
-            low, high = other.prompts
-            self.prompts = (min(self.prompts[0], low), max(self.prompts[1], high))
 
     def __reduce__(self) -> tuple[type[Sums], tuple[Any, ...]]:
         # Worker results carry thousands of these: a plain tuple pickles several times
@@ -85,7 +76,6 @@ class Sums:
             self.thinking_tokens,
             self.first_ts,
             self.last_ts,
-            self.prompts,
         )
 
 
@@ -107,26 +97,19 @@ class FileFold:
 
 def fold_file(
     log: LogFile,
-    thresholds: Thresholds | None,
+    thresholds: Thresholds,
     since: str | None,
     until: str | None,
     on_block: Callable[[int], None] | None = None,
 ) -> FileFold:
-    """Sum the usable lines of `log` whose `ts` is in [since, until) into a `FileFold`;
-    `on_block` is told the size of each block read.
-
-    Without `thresholds` (price data not at hand), every group is put in tier 0 and
-    carries its range of prompt sizes (`Sums.prompts`), for `settle_tiers` later."""
+    """Sum the usable lines of `log` whose `ts` is in [since, until) into a `FileFold`,
+    each group in its price tier; `on_block` is told the size of each block read."""
     fold = FileFold(session_id=None)
     name = "<stdin>" if log.path == "-" else log.path
-    one_model = True  # until a block mixes providers or models, expect none will
     for first_line, lines, block in iter_blocks(log):
         if on_block is not None:
             on_block(len(block))
-        records = decode_one_model_block(block, lines) if one_model else None
-        if records is None:
-            one_model = False
-            records = decode_block(block, lines)
+        records = decode_block(block, lines)
         if records is not None:
             fold.calls += len(records)
             if fold.session_id is None and records:
@@ -134,7 +117,7 @@ def fold_file(
             if since is not None or until is not None:
                 records = _in_range(records, since, until)
             if records:
-                _fold_block(fold.groups, records, thresholds, one_model)
+                _fold_block(fold.groups, records, thresholds)
             continue
         calls = list(parse_lines(name, first_line, block, fold.bad))
         fold.calls += len(calls)
@@ -181,10 +164,8 @@ def _in_range(records: list[Any], since: str | None, until: str | None) -> list[
     return records
 
 
-def _fold_block(
-    groups: dict[GroupKey, Sums], records: list[Any], thresholds: Thresholds | None, one_model: bool
-) -> None:
-    parts = _split_keys(records, (_SESSION,) if one_model else (_SESSION, _PROVIDER, _MODEL))
+def _fold_block(groups: dict[GroupKey, Sums], records: list[Any], thresholds: Thresholds) -> None:
+    parts = _split_keys(records, (_SESSION, _PROVIDER, _MODEL))
     if parts is None:
         _fold_rows(groups, map(_ROW, records), thresholds, None, None)
         return
@@ -268,14 +249,10 @@ def _fold_part(
     part: list[Any],
     first: str,
     last: str,
-    thresholds: Thresholds | None,
+    thresholds: Thresholds,
 ) -> None:
     # One session, provider, model and day; split by price tier only if the largest
     # prompt passes a tier boundary and the smallest does not.
-    if thresholds is None:
-        prompts = list(_prompts(part))
-        _sum_into(groups, part, first, last, 0, (min(prompts), max(prompts)))
-        return
     head = part[0]
     day = first[:10]
     steps = thresholds(head.provider, head.model, day)
@@ -303,13 +280,8 @@ def _prompts(part: list[Any]) -> Iterable[int]:
     return map(add, map(add, map(_INPUT, part), map(_READ, part)), map(_WRITE, part))
 
 
-def _sum_into(  # noqa: PLR0917
-    groups: dict[GroupKey, Sums],
-    part: list[Any],
-    first: str,
-    last: str,
-    tier: int,
-    prompts: tuple[int, int] | None = None,
+def _sum_into(
+    groups: dict[GroupKey, Sums], part: list[Any], first: str, last: str, tier: int
 ) -> None:
     # `part` is of one session, provider, model, day (that of `first`) and tier.
     head = part[0]
@@ -323,7 +295,6 @@ def _sum_into(  # noqa: PLR0917
         sum(map(_THINKING, part)),
         first,
         last,
-        prompts,
     )
     _add(groups, (head.session_id, head.provider, head.model, first[:10], tier), sums)
 
@@ -331,7 +302,7 @@ def _sum_into(  # noqa: PLR0917
 def _fold_rows(
     groups: dict[GroupKey, Sums],
     rows: Iterable[tuple[Any, ...]],
-    thresholds: Thresholds | None,
+    thresholds: Thresholds,
     since: str | None,
     until: str | None,
 ) -> None:
@@ -340,50 +311,12 @@ def _fold_rows(
             continue
         day = ts[:10]
         prompt = fresh + read + write
-        steps = thresholds(provider, model, day) if thresholds is not None else ()
+        steps = thresholds(provider, model, day)
         _add(
             groups,
             (session, provider, model, day, _tier(steps, prompt) if steps else 0),
-            Sums(
-                1,
-                fresh,
-                read,
-                write,
-                hour or 0,
-                out,
-                think,
-                ts,
-                ts,
-                None if thresholds is not None else (prompt, prompt),
-            ),
+            Sums(1, fresh, read, write, hour or 0, out, think, ts, ts),
         )
-
-
-def settle_tiers(fold: FileFold, thresholds: Thresholds) -> bool:
-    """Put the groups of a `fold_file` made without thresholds in their price tier. False
-    (and `fold` unchanged) when a group's prompts span a tier boundary: the file must then
-    be folded again, with thresholds."""
-    settled: dict[GroupKey, Sums] = {}
-    for (session, provider, model, day, _tier_0), sums in fold.groups.items():
-        steps = thresholds(provider, model, day)
-        tier = 0
-        if steps and sums.prompts is not None:
-            tier = _tier(steps, sums.prompts[0])
-            if tier != _tier(steps, sums.prompts[1]):
-                return False
-        settled[(session, provider, model, day, tier)] = Sums(
-            sums.calls,
-            sums.input_tokens,
-            sums.cache_read_input_tokens,
-            sums.cache_creation_input_tokens,
-            sums.cache_creation_1h_input_tokens,
-            sums.output_tokens,
-            sums.thinking_tokens,
-            sums.first_ts,
-            sums.last_ts,
-        )
-    fold.groups = settled
-    return True
 
 
 def _tier(steps: tuple[int, ...], prompt: int) -> int:

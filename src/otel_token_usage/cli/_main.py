@@ -10,8 +10,6 @@ person can meet end in one line on stderr and a non-zero exit status, never a tr
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import importlib
 import os
 import sys
@@ -95,16 +93,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `token-usage` with `argv` (default: the process's); returns the exit status.
-
-    Run as the program (`argv` None), it also tunes the process's garbage collector for
-    a short run: collections are rarer, and none scan the objects still alive at exit."""
-    if argv is None:
-        # The price data alone is tens of thousands of long-lived objects, which the
-        # default pace (a collection every 700 new objects) and the exit's collections
-        # would scan again and again.
-        gc.set_threshold(100_000, 50, 100)
-        atexit.register(gc.freeze)
+    """Run `token-usage` with `argv` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     named = argv[0] if argv and any(command.name == argv[0] for command in COMMANDS) else None
     parser = build_parser(named)

@@ -28,7 +28,6 @@ order, before the library's data.
 
 from __future__ import annotations
 
-import sys
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -147,22 +146,6 @@ class PriceBook:
         if found is None:
             self.unknown.add((provider, model))
         return found
-
-    def lookups(self) -> dict[tuple[str, str, str], Price | None]:
-        """Every (provider, model, day) looked up so far and what was found (None: no
-        price), for `remember` in another book."""
-        return dict(self._cache)
-
-    def remember(self, lookups: dict[tuple[str, str, str], Price | None]) -> None:
-        """Take lookups another book with the same entries made (in a worker process), so
-        that asking for them here needs no price data loaded."""
-        for key, found in lookups.items():
-            if self._cache.setdefault(key, found) is None:
-                self.unknown.add(key[:2])
-
-    def data_loaded(self) -> bool:
-        """Whether `genai-prices`' data is loaded in this process (see `preload`)."""
-        return "genai_prices.data" in sys.modules
 
     def preload(self) -> None:
         """Load the bundled price data now (worker processes forked after this share it
