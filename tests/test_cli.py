@@ -204,7 +204,7 @@ def test_validate_reports_each_bad_line_and_exits_non_zero(root: Path, tmp_path:
     line = rec("2026-06-15T10:00:00.000Z", "s", fresh=1)
     strict.write_text(line + line.replace('"budget_limit":0,', ""))
     bad = run("validate", strict)
-    assert bad.returncode == 1 and f"{strict}:2: budget_limit" in bad.stdout
+    assert bad.returncode == 1 and f"{strict}:2: " in bad.stdout and "budget_limit" in bad.stdout
     clean = run("validate", root / "b")
     assert clean.returncode == 0 and "1 valid, 0 invalid" in clean.stdout
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from otel_token_usage.pricing import PriceBook
 
-from ._fold import FileFold, fold_file
+from ._fold import FileFold, Range, fold_file
 from ._progress import Progress
 from ._reader import STDIN, LogFile
 
@@ -35,8 +35,7 @@ def fold_all(
     logs: list[LogFile],
     book: PriceBook,
     *,
-    since: str | None,
-    until: str | None,
+    within: Range,
     jobs: int | None,
     bar: Progress,
 ) -> Iterator[FileFold]:
@@ -46,7 +45,7 @@ def fold_all(
     workers = _workers(jobs, logs, sum(log.size or 0 for log in logs))
     if workers <= 1:
         for log in logs:
-            yield fold_file(log, book.thresholds, since, until, bar.advance)
+            yield fold_file(log, book.thresholds, within, bar.advance)
         return
     import multiprocessing  # noqa: PLC0415 - only for inputs large enough to share out
 
@@ -57,7 +56,7 @@ def fold_all(
         context = multiprocessing.get_context("fork")
     else:
         context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, _init_worker, (book, since, until)) as pool:
+    with context.Pool(workers, _init_worker, (book, within)) as pool:
         tasks = _tasks(logs, workers)
         for task, folds in zip(tasks, pool.imap(_fold_in_worker, tasks), strict=True):
             yield from folds
@@ -90,15 +89,15 @@ def _tasks(logs: list[LogFile], workers: int) -> list[list[LogFile]]:
     return tasks
 
 
-_worker_state: tuple[PriceBook, str | None, str | None] | None = None
+_worker_state: tuple[PriceBook, Range] | None = None
 
 
-def _init_worker(book: PriceBook, since: str | None, until: str | None) -> None:
+def _init_worker(book: PriceBook, within: Range) -> None:
     global _worker_state  # noqa: PLW0603 - per-process state of a pool worker
-    _worker_state = (book, since, until)
+    _worker_state = (book, within)
 
 
 def _fold_in_worker(logs: list[LogFile]) -> list[FileFold]:
     assert _worker_state is not None
-    book, since, until = _worker_state
-    return [fold_file(log, book.thresholds, since, until) for log in logs]
+    book, within = _worker_state
+    return [fold_file(log, book.thresholds, within) for log in logs]

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from otel_token_usage._util import UserError
+from otel_token_usage._util import UserError, printable
 
 from ._common import EXIT_ERROR, PROG, silence_stdout
 
@@ -120,5 +120,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"{PROG}: error: {printable(' '.join(message.split()))}", file=sys.stderr)
     return EXIT_ERROR
