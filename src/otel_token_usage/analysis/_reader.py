@@ -157,21 +157,29 @@ def find_logs(source: str | os.PathLike[str]) -> list[LogFile]:
 def _walk(root: str, found: list[LogFile], errors: list[OSError]) -> None:
     # Every regular-file log below `root`, symbolic links neither followed nor taken: one
     # directory listing per directory and one lstat per log (a tree may hold thousands).
+    # A log that is not a regular file (a symbolic link, a directory, a FIFO) is an error
+    # to report, not something to pass over in silence.
     pending = [root]
     while pending:
         directory = pending.pop()
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.name == LOG_FILE_NAME:
+                        if entry.is_file(follow_symlinks=False):
+                            size = entry.stat(follow_symlinks=False).st_size
+                            name = os.path.basename(directory)
+                            hint = session_id_from_dir_name(name) if name else None
+                            found.append(LogFile(entry.path, size, hint))
+                        else:
+                            errors.append(OSError(0, _NOT_REGULAR, entry.path))
+                    elif entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    elif entry.name == LOG_FILE_NAME and entry.is_file(follow_symlinks=False):
-                        size = entry.stat(follow_symlinks=False).st_size
-                        name = os.path.basename(directory)
-                        hint = session_id_from_dir_name(name) if name else None
-                        found.append(LogFile(entry.path, size, hint))
         except OSError as error:
             errors.append(error)
+
+
+_NOT_REGULAR = "not a regular file (symbolic links are not followed)"
 
 
 def _log_file(path: Path, size: int) -> LogFile:
