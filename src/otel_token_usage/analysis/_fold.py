@@ -131,8 +131,7 @@ def _split_keys(records: list[Line]) -> Iterable[list[Line]]:
     for getter in (_SESSION, _PROVIDER, _MODEL):
         split: list[list[Line]] = []
         for part in parts:
-            values = list(map(getter, part))
-            distinct = set(values)
+            distinct = set(map(getter, part))
             if len(distinct) == 1:
                 split.append(part)
             elif len(distinct) > _MAX_SPLIT:
@@ -141,6 +140,7 @@ def _split_keys(records: list[Line]) -> Iterable[list[Line]]:
                     by_key.setdefault(_KEY(record), []).append(record)
                 return by_key.values()
             else:
+                values = list(map(getter, part))
                 split.extend(list(compress(part, map(value.__eq__, values))) for value in distinct)
         parts = split
     return parts

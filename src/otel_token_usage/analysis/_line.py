@@ -142,7 +142,9 @@ def decode_block(block: bytes, lines: int) -> list[Line] | None:
     if len(records) != lines or not records:
         return None
     for name, width in _ID_WIDTHS.items():
-        ids = [value for value in map(_GET[name], records) if value is not None]
+        ids = list(map(_GET[name], records))
+        if None in ids:  # lines without ids: rare, so a Python pass is fine
+            ids = [value for value in ids if value is not None]
         if ids and not _hex_ids(ids, width):
             return None
     if not _in_utc(list(map(_GET["ts"], records))):
@@ -154,8 +156,9 @@ _GET = {name: attrgetter(name) for name in ("ts", *_ID_WIDTHS)}
 
 
 def _hex_ids(ids: list[str], width: int) -> bool:
-    # All of `width` lowercase hex digits: one C pass over their joined ASCII bytes.
-    if any(len(value) != width for value in ids):
+    # All of `width` lowercase hex digits: C passes over their lengths and their joined
+    # ASCII bytes.
+    if set(map(len, ids)) != {width}:
         return False
     try:
         joined = "".join(ids).encode("ascii")
