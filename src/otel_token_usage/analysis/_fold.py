@@ -18,7 +18,7 @@ from itertools import compress, islice
 from operator import add, and_, attrgetter, le
 from typing import NamedTuple
 
-from otel_token_usage.record import TOKEN_KINDS, TokenCounts
+from otel_token_usage.record import PROMPT_KINDS, TOKEN_KINDS, TokenCounts
 
 from ._line import Line, next_utc_day, utc_day
 from ._reader import BadLines, LogFile, read_lines
@@ -102,10 +102,7 @@ _PROVIDER = attrgetter("provider")
 _MODEL = attrgetter("model")
 _KEY = attrgetter("session_id", "provider", "model")
 _KINDS = tuple(attrgetter(kind) for kind in TOKEN_KINDS)
-_PROMPT = tuple(
-    attrgetter(kind)
-    for kind in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-)
+_PROMPT = tuple(attrgetter(kind) for kind in PROMPT_KINDS)
 
 
 def _in_range(records: list[Line], within: Range) -> list[Line]:
@@ -204,8 +201,11 @@ def _fold_part(
 
 
 def _prompts(part: list[Line]) -> Iterable[int]:
-    fresh, read, write = (map(getter, part) for getter in _PROMPT)
-    return map(add, map(add, fresh, read), write)
+    # Each line's prompt, summed kind by kind in C (`TokenCounts.prompt_tokens` per line).
+    total, *rest = (map(getter, part) for getter in _PROMPT)
+    for more in rest:
+        total = map(add, total, more)
+    return total
 
 
 def _sum_into(

@@ -19,7 +19,7 @@ of cold rounds, never by the session's length otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -300,13 +300,12 @@ class CacheTimeline:
         moved = read - actual.cache_read_input_tokens
         from_writes = min(moved, actual.cache_creation_input_tokens)
         writes = actual.cache_creation_input_tokens - from_writes
-        warm = TokenCounts(
+        warm = replace(
+            actual,
             input_tokens=actual.input_tokens - (moved - from_writes),
             cache_read_input_tokens=read,
             cache_creation_input_tokens=writes,
             cache_creation_1h_input_tokens=min(actual.cache_creation_1h_input_tokens, writes),
-            output_tokens=actual.output_tokens,
-            thinking_tokens=actual.thinking_tokens,
         )
         return price.cost(tier, actual, 1) - price.cost(tier, warm, 1)
 

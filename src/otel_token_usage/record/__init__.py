@@ -33,7 +33,7 @@ from ._location import (
     session_dir_name,
     session_id_from_dir_name,
 )
-from ._tokens import TOKEN_KINDS, TokenCounts
+from ._tokens import PROMPT_KINDS, TOKEN_KINDS, TokenCounts
 
 if TYPE_CHECKING:
     from ._model import TokenBudgetUsage, TokenUsageRecord
@@ -43,6 +43,7 @@ __all__ = [
     "COUNT_LIMITS",
     "EXTENSION_FIELDS",
     "LOG_FILE_NAME",
+    "PROMPT_KINDS",
     "SEED_FIELDS",
     "TOKEN_KINDS",
     "U32_MAX",

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._line import EXTENSION_FIELDS, SEED_FIELDS
 
-__all__ = ["TOKEN_KINDS", "TokenCounts"]
+__all__ = ["PROMPT_KINDS", "TOKEN_KINDS", "TokenCounts"]
 
 
 def _kind(label: str) -> Any:
@@ -67,8 +67,9 @@ class TokenCounts:
 
     @property
     def prompt_tokens(self) -> int:
-        """The whole prompt: fresh input + cache reads + cache writes."""
-        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
+        """The whole prompt: the sum of the `PROMPT_KINDS` (fresh input, cache reads,
+        cache writes)."""
+        return sum(_READ_PROMPT(self))
 
     @property
     def total_tokens(self) -> int:
@@ -91,7 +92,16 @@ class TokenCounts:
 
 TOKEN_KINDS: tuple[str, ...] = tuple(item.name for item in fields(TokenCounts))
 """The kinds, in declaration order; each is a record field name."""
+PROMPT_KINDS: tuple[str, ...] = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+"""The disjoint kinds that make up the prompt."""
 _READ = attrgetter(*TOKEN_KINDS)
+_READ_PROMPT = attrgetter(*PROMPT_KINDS)
 
-if not set(TOKEN_KINDS) <= {*SEED_FIELDS, *EXTENSION_FIELDS}:  # a rename fails at import
+if (
+    not set(PROMPT_KINDS) <= set(TOKEN_KINDS) <= {*SEED_FIELDS, *EXTENSION_FIELDS}
+):  # a rename fails at import
     raise RuntimeError("TokenCounts names a field the record does not have")
