@@ -89,12 +89,12 @@ def _struct(name: str, wide_limit: int | None) -> Any:
         elif limit is not None:
             bound = limit if limit <= _INT64_MAX else wide_limit
             kind = Annotated[int, msgspec.Meta(ge=0, le=bound) if bound else msgspec.Meta(ge=0)]
+        elif field_name in EXTENSION_FIELDS:
+            kind = str  # the extension ids; the writer's own markers (unset) are not text
         else:
             kind = hints[field_name]
         if field_name in EXTENSION_FIELDS:
-            if limit is not None:
-                kind = kind | None
-            fields.append((field_name, kind, None))
+            fields.append((field_name, kind | None, None))
         else:
             fields.append((field_name, kind))
     return msgspec.defstruct(name, fields, frozen=True, gc=False)
