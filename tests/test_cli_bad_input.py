@@ -100,20 +100,26 @@ def test_every_command_rejects_the_same_lines(tmp_path: Path) -> None:
     lines as bad. A `ts` of "yesterday" makes no day called "yesterday"; a count past u64
     is a bad line, not a $11 trillion cost (issue 12, item 3)."""
     good = line(fresh=100, out=10)
+
+    def edit(**changes: object) -> str:
+        values = json.loads(good)
+        values.update(changes)
+        return json.dumps({k: v for k, v in values.items() if v != "-"}) + "\n"
+
     bad_lines = [
-        good.replace(GOOD_TS, "yesterday"),
-        good.replace(GOOD_TS, "2026-02-30T10:00:00Z"),  # no such day
-        good.replace(GOOD_TS, "2026-06-15T10:00:00"),  # no offset
-        good.replace(GOOD_TS, "0001-01-01T00:30:00+01:00"),  # before year 1 in UTC
-        good.replace('"input_tokens":100', f'"input_tokens":{U64_MAX + 1}'),
-        good.replace('"output_tokens":10', '"output_tokens":10.0'),
-        good.replace('"system_tokens":0', '"system_tokens":4294967296'),  # past u32
-        good.replace('"budget_limit":0', '"budget_limit":-1'),  # a field reports never read
-        good.replace('"truncation_occurred":false', '"truncation_occurred":0'),
-        good.replace('"segments_removed":0}', '"segments_removed":0,"trace_id":"XYZ"}'),
-        good.replace('"model":"claude-opus-4-8",', ""),
+        edit(ts="yesterday"),
+        edit(ts="2026-02-30T10:00:00Z"),  # no such day
+        edit(ts="2026-06-15T10:00:00"),  # no offset
+        edit(ts="0001-01-01T00:30:00+01:00"),  # before year 1 in UTC
+        edit(input_tokens=U64_MAX + 1),
+        edit(output_tokens=10.0),
+        edit(system_tokens=2**32),  # past u32
+        edit(budget_limit=-1),  # a field the report never reads
+        edit(truncation_occurred=0),
+        edit(trace_id="XYZ"),
+        edit(model="-"),  # missing
     ]
-    edge = good.replace('"input_tokens":100', f'"input_tokens":{U64_MAX}')  # valid: the max
+    edge = edit(input_tokens=U64_MAX)  # valid: the largest u64
     log = tmp_path / "s" / "token-usage.jsonl"
     log.parent.mkdir()
     log.write_text(good + "".join(bad_lines) + edge + good)
