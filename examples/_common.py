@@ -3,10 +3,10 @@ that talk to the local fake provider unless a real API key is set.
 
 - `anthropic_client()`: with `ANTHROPIC_API_KEY` set, a client of the real Anthropic API
   (real, billed calls to `ANTHROPIC_MODEL`, from `EXAMPLES_ANTHROPIC_MODEL`, default
-  `claude-sonnet-4-5`); without it, a client of `otel_token_usage.testing.FakeProvider`,
+  `claude-sonnet-5-5`); without it, a client of `otel_token_usage.testing.FakeProvider`,
   a server on 127.0.0.1 started for the example, which bills prompt caching as the API
   does. `openai_client()` likewise with `OPENAI_API_KEY` and `EXAMPLES_OPENAI_MODEL`
-  (default `gpt-4.1-mini`). The fake is the default: no key, no network, no cost.
+  (default `gpt-6-luna`). The fake is the default: no key, no network, no cost.
 - `token_usage_provider()`: the set-up every instrumented example uses, a
   `TracerProvider` with `SessionSpanProcessor` and then a `BatchSpanProcessor` around
   `TokenUsageSpanExporter`.
@@ -59,8 +59,8 @@ __all__ = [
     "token_usage_provider",
 ]
 
-ANTHROPIC_MODEL = os.environ.get("EXAMPLES_ANTHROPIC_MODEL") or "claude-sonnet-4-5"
-OPENAI_MODEL = os.environ.get("EXAMPLES_OPENAI_MODEL") or "gpt-4.1-mini"
+ANTHROPIC_MODEL = os.environ.get("EXAMPLES_ANTHROPIC_MODEL") or "claude-sonnet-5-5"
+OPENAI_MODEL = os.environ.get("EXAMPLES_OPENAI_MODEL") or "gpt-6-luna"
 
 # Every field of a line with the SQL type of its Rust type (u32 -> UINTEGER, u64 and
 # usize -> UBIGINT), for DuckDB's `read_json(columns=...)`, in line order. Declared, not
