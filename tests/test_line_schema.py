@@ -234,6 +234,7 @@ def test_duckdb_and_pandas_examples_are_exact_on_edge_values(edge_tree: Path) ->
     assert ODD_MODEL in {row["model"] for row in by_duckdb["cost"]}
 
 
+@pytest.mark.slow  # a subprocess importing the SDKs
 def test_parquet_recipe_writes_one_partition_per_utc_day(edge_tree: Path, tmp_path: Path) -> None:
     """`python -m examples.parquet_export` writes `day=YYYY-MM-DD/` Parquet partitions
     by the UTC day of each call (an offset `ts` lands in its UTC day), keeps u64 counts

@@ -101,6 +101,7 @@ def test_use_it_block_runs_as_pasted(tmp_path: Path) -> None:
     assert [line["session_id"] for line in _lines(tmp_path / "sessions", "pasted")] == ["pasted"]
 
 
+@pytest.mark.slow  # a subprocess importing the SDKs
 def test_instrumentation_block_runs_as_pasted(tmp_path: Path) -> None:
     """The instrumentation block, pasted as it is, defines all it uses: with the
     Anthropic SDK pointed at the fake provider (ANTHROPIC_BASE_URL), the call inside
