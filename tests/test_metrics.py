@@ -272,7 +272,7 @@ def test_cost_is_the_price_books_price_of_the_lines(
             input_tokens=line["input_tokens"],
             cache_read_input_tokens=line["cache_read_input_tokens"],
             cache_creation_input_tokens=line["cache_creation_input_tokens"],
-            cache_creation_1h_input_tokens=line.get("cache_creation_1h_input_tokens", 0),
+            cache_creation_1h_input_tokens=line["cache_creation_1h_input_tokens"] or 0,
             output_tokens=line["output_tokens"],
         )
         key = key_of(ATTRS[line["model"]])
