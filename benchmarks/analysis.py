@@ -42,15 +42,16 @@ SUMS = (
 )
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-8")
 
-# Runs a command, then prints its wall time and the peak RSS of its process tree.
+# Runs a command, then prints its wall time, the CPU time and peak RSS of its process tree.
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 out = open(sys.argv[1], "wb")
 start = time.perf_counter()
 code = subprocess.call(sys.argv[2:], stdout=out)
 seconds = time.perf_counter() - start
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"code": code, "seconds": seconds, "peak_kb": peak_kb}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"code": code, "seconds": seconds, "peak_kb": usage.ru_maxrss, "cpu_s": cpu}))
 """
 
 _DUCKDB = """
@@ -199,6 +200,9 @@ def run_peers(root: Path, repeat: int, work: Path) -> dict[str, Any]:
         "ours_s": [run["seconds"] for run in ours_runs],
         "duck_s": [run["seconds"] for run in duck_runs],
         "pandas_s": pandas_run["seconds"],
+        "ours_cpu_s": min(run["cpu_s"] for run in ours_runs),
+        "duck_cpu_s": min(run["cpu_s"] for run in duck_runs),
+        "pandas_cpu_s": pandas_run["cpu_s"],
         "ours_peak_mb": max(run["peak_kb"] for run in ours_runs) / 1024,
         "duck_peak_mb": max(run["peak_kb"] for run in duck_runs) / 1024,
         "pandas_peak_mb": pandas_run["peak_kb"] / 1024,
@@ -286,6 +290,11 @@ def report(result: dict[str, Any], records: int) -> None:
         f"peak {result['pandas_peak_mb']:.0f} MB"
     )
     print(f"  ratio (token-usage / duckdb, best runs): {ours / duck:.2f}x (target <= 2.5x)")
+    print(
+        f"  CPU time (user + system, least of the runs): token-usage "
+        f"{result['ours_cpu_s']:.2f} s, duckdb {result['duck_cpu_s']:.2f} s, pandas "
+        f"{result['pandas_cpu_s']:.2f} s"
+    )
     print(f"  pandas / token-usage: {result['pandas_s'] / ours:.1f}x (target >= 3x)")
     print(f"  same sums: {'yes' if result['same'] else 'NO'} ({result['detail']})")
 

@@ -18,7 +18,7 @@ from itertools import compress, islice
 from operator import add, and_, attrgetter, le
 from typing import NamedTuple
 
-from otel_token_usage.record import PROMPT_KINDS, TOKEN_KINDS, TokenCounts
+from otel_token_usage.record import EXTENSION_FIELDS, PROMPT_KINDS, TOKEN_KINDS, TokenCounts
 
 from ._line import Line, next_utc_day, utc_day
 from ._reader import BadLines, LogFile, read_lines
@@ -101,7 +101,8 @@ _SESSION = attrgetter("session_id")
 _PROVIDER = attrgetter("provider")
 _MODEL = attrgetter("model")
 _KEY = attrgetter("session_id", "provider", "model")
-_KINDS = tuple(attrgetter(kind) for kind in TOKEN_KINDS)
+# Each kind's getter, and whether a line may leave it out (an extension field: None).
+_KINDS = tuple((attrgetter(kind), kind in EXTENSION_FIELDS) for kind in TOKEN_KINDS)
 _PROMPT = tuple(attrgetter(kind) for kind in PROMPT_KINDS)
 
 
@@ -213,7 +214,12 @@ def _sum_into(
 ) -> None:
     # `part` is of one session, provider, model, day (that of `first`) and tier. A count
     # a line leaves out (None) adds nothing.
-    tokens = TokenCounts(*[sum(filter(None, map(kind, part))) for kind in _KINDS])
+    tokens = TokenCounts(
+        *[
+            sum(filter(None, map(kind, part)) if optional else map(kind, part))
+            for kind, optional in _KINDS
+        ]
+    )
     head = part[0]
     key = (head.session_id, head.provider, head.model, utc_day(first), tier)
     sums = Sums(len(part), tokens, first, last)
