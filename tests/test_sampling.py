@@ -78,10 +78,12 @@ def sampled_at(rate: float, trace_id: int) -> bool:
     return trace_id & LOW_64 < TraceIdRatioBased.get_bound_for_rate(rate)
 
 
-def metric_sums(reader: InMemoryMetricReader) -> dict[str, float]:
-    """Counter values (and histogram counts, under `<name>.count`) summed over points."""
+def metric_sums(reader: InMemoryMetricReader) -> tuple[dict[str, float], set[str]]:
+    """Counter values (and histogram counts, under `<name>.count`) summed over points,
+    and the trace ids of the histogram's exemplars."""
     data = reader.get_metrics_data()
     sums: dict[str, float] = {}
+    exemplars: set[str] = set()
     assert data is not None
     for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
@@ -90,9 +92,10 @@ def metric_sums(reader: InMemoryMetricReader) -> dict[str, float]:
                     if isinstance(point, HistogramDataPoint):
                         key = f"{metric.name}.count"
                         sums[key] = sums.get(key, 0) + point.count
+                        exemplars |= {f"{e.trace_id:032x}" for e in point.exemplars}
                     elif isinstance(point, NumberDataPoint):
                         sums[metric.name] = sums.get(metric.name, 0) + point.value
-    return sums
+    return sums, exemplars
 
 
 def run_calls(provider: TracerProvider, calls: int, session: str = "s") -> None:
@@ -142,7 +145,7 @@ def test_every_call_is_a_line_and_a_metric_at_one_percent_sampling(
     lines = lines_of(tmp_path, "s")
     assert len(lines) == CALLS
     assert sorted(line["output_tokens"] for line in lines) == list(range(1, CALLS + 1))
-    sums = metric_sums(reader)
+    sums, exemplars = metric_sums(reader)
     assert sums[m.OUTPUT_TOKENS] == sum(range(1, CALLS + 1))
     assert sums[m.INPUT_TOKENS] == sum(range(100, 100 + CALLS))
     assert sums[f"{m.TOKEN_USAGE}.count"] == 2 * CALLS  # input and output per call
@@ -150,6 +153,7 @@ def test_every_call_is_a_line_and_a_metric_at_one_percent_sampling(
 
     expected = {line["trace_id"] for line in lines if sampled_at(RATE, int(line["trace_id"], 16))}
     assert 1 <= len(expected) <= 40  # about 10 of 1,000
+    assert exemplars and exemplars <= expected  # exemplars link only to exported traces
     got = [(span.trace_id.hex(), span.name) for span, _ in spans(receiver.traces)]
     assert {trace_id for trace_id, _ in got} == expected
     assert len(got) == 3 * len(expected)  # root, chat and HTTP span of each sampled trace
@@ -350,7 +354,7 @@ def test_native_anthropic_spans_are_lines_whatever_the_sampling(
     lines = lines_of(tmp_path, "native")
     assert len(lines) == len(sent) == NATIVE_CALLS
     assert [x["output_tokens"] for x in lines] == [u["output_tokens"] for u in sent]
-    assert metric_sums(reader)[m.OUTPUT_TOKENS] == sum(u["output_tokens"] for u in sent)
+    assert metric_sums(reader)[0][m.OUTPUT_TOKENS] == sum(u["output_tokens"] for u in sent)
     meters.shutdown()
     expected = {x["trace_id"] for x in lines if sampled_at(RATE, int(x["trace_id"], 16))}
     got = [(span.trace_id.hex(), span.name) for span, _ in spans(receiver.traces)]

@@ -61,6 +61,7 @@ from otel_token_usage.semconv import (
 )
 
 from ._otel_compat import no_meter_provider_yet
+from ._sampling import was_sampled
 
 if TYPE_CHECKING:
     from otel_token_usage.pricing import Price, PriceBook
@@ -167,8 +168,11 @@ class TokenMetrics:
             inclusive = line.input_tokens + cache_read + cache_write
             output = line.output_tokens
             _base, as_input, as_output = self._attribute_sets(key)
+            # In the span's context, for exemplars -- unless the trace was not exported.
             span_context = (
-                set_span_in_context(NonRecordingSpan(context)) if context is not None else None
+                set_span_in_context(NonRecordingSpan(context))
+                if context is not None and was_sampled(context)
+                else None
             )
             record(inclusive, as_input, span_context)
             record(output, as_output, span_context)

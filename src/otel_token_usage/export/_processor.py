@@ -20,7 +20,7 @@ from otel_token_usage.semconv import is_llm_call
 
 from ._exporter import TokenUsageSpanExporter
 from ._metrics import flush_at_exit, flush_before_metrics_at_exit
-from ._sampling import mark_fed_unsampled
+from ._sampling import mark_fed_unsampled, mark_recorded_only
 
 __all__ = ["TokenUsageSpanProcessor"]
 
@@ -35,9 +35,11 @@ class TokenUsageSpanProcessor(BatchSpanProcessor):
     spans (`semconv.is_llm_call`: an inference span carrying usage), sampled or recorded
     only.
 
-    - A recorded-only span (see `TokenUsageSampler`) is handed on as a copy that differs
-      only in its sampled flag, since the batch machinery passes on sampled spans alone;
-      its trace and span ids are the span's own. Other exporters never see it.
+    - A recorded-only span (see `TokenUsageSampler`) is handed on as a copy whose context
+      says sampled, since the batch machinery passes on sampled spans alone, and carries
+      a trace-state marker so that its token metrics get no exemplar (it would point at
+      a trace that was never exported); its trace and span ids are the span's own.
+      Other exporters never see it.
     - Spans that are not LLM calls (HTTP, database, agent spans) are not queued: the token
       log would skip them anyway, and they cannot crowd LLM spans out of the queue.
     - `span_exporter` defaults to `TokenUsageSpanExporter()` (built from its
@@ -96,7 +98,7 @@ def _sampled_copy(span: ReadableSpan, context: SpanContext) -> ReadableSpan:
             context.span_id,
             context.is_remote,
             TraceFlags(context.trace_flags | _SAMPLED),
-            context.trace_state,
+            mark_recorded_only(context.trace_state),
         ),
         parent=span.parent,
         resource=span.resource,

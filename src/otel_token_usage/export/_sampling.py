@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.sampling import (
     StaticSampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanContext, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
@@ -55,9 +55,11 @@ __all__ = [
     "TokenUsageSampler",
     "follows_sampling",
     "mark_fed_unsampled",
+    "mark_recorded_only",
     "named_sampler",
     "sampler_from_env",
     "warn_if_lines_follow_sampling",
+    "was_sampled",
 ]
 
 _log = logging.getLogger(__name__)
@@ -238,6 +240,28 @@ _OUR_FACTORIES: dict[str, Callable[[str | float | None], Sampler]] = {
     _OURS: token_usage,
     **{f"{_OURS}_{name}": factory for name, factory in _WRAPPED.items()},
 }
+
+
+# --- recorded-only spans handed to the exporter as sampled copies ---
+
+RECORDED_ONLY_KEY = "token_usage"
+RECORDED_ONLY_VALUE = "recorded_only"
+
+
+def mark_recorded_only(trace_state: TraceState) -> TraceState:
+    """`trace_state` with our marker: the span it belongs to was not sampled."""
+    if RECORDED_ONLY_KEY in trace_state:
+        return trace_state.update(RECORDED_ONLY_KEY, RECORDED_ONLY_VALUE)
+    return trace_state.add(RECORDED_ONLY_KEY, RECORDED_ONLY_VALUE)
+
+
+def was_sampled(context: SpanContext) -> bool:
+    """True when the span of `context` was sampled: its flag says so and it is not one
+    of `TokenUsageSpanProcessor`'s recorded-only copies."""
+    return (
+        context.trace_flags.sampled
+        and context.trace_state.get(RECORDED_ONLY_KEY) != RECORDED_ONLY_VALUE
+    )
 
 
 # --- the warning for pipelines whose lines follow the sample ---
