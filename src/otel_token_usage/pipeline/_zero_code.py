@@ -2,7 +2,7 @@
 
 Two entry points, both named `token_usage`:
 
-- `opentelemetry_configurator` -> `TokenUsageConfigurator`, chosen with
+- `opentelemetry_configurator` -> `_configurator.TokenUsageConfigurator`, chosen with
   `OTEL_PYTHON_CONFIGURATOR=token_usage`. It is opentelemetry-distro's configurator (the
   SDK's environment-driven set-up, unchanged: exporters, resource, metrics, logs) plus,
   when `OTEL_TRACES_EXPORTER` lists `token_usage`, the path that makes every LLM call a
@@ -31,23 +31,21 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.distro import OpenTelemetryConfigurator
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_token_usage.export import (
-    SessionSpanProcessor,
-    TokenUsageSampler,
-    TokenUsageSpanExporter,
-    TokenUsageSpanProcessor,
-)
+from otel_token_usage.export import SessionSpanProcessor
 from otel_token_usage.export._metrics import flush_before_metrics_at_exit
-from otel_token_usage.export._sampling import warn_if_lines_follow_sampling
 
-__all__ = ["EXPORTER_NAME", "TokenUsageConfigurator", "after_instrumentation"]
+__all__ = [
+    "EXPORTER_NAME",
+    "add_session_processor",
+    "after_instrumentation",
+    "exporters_without_token_usage",
+    "lists_token_usage",
+]
 
 _log = logging.getLogger(__name__)
 EXPORTER_NAME = "token_usage"
@@ -57,40 +55,6 @@ _lock = threading.Lock()
 _session_processor_added = False
 
 
-class TokenUsageConfigurator(OpenTelemetryConfigurator):
-    """The SDK's configuration from the environment, with the session log taking every LLM
-    call whatever the trace sampling, and `session()` stamped onto any producer's spans.
-    See the module docstring."""
-
-    def configure(self, **kwargs: Any) -> None:
-        """Run the SDK's configuration, then add our processors to its tracer provider."""
-        wanted = _lists_token_usage(os.environ.get(OTEL_TRACES_EXPORTER, "")) or any(
-            name.strip() == EXPORTER_NAME for name in kwargs.get("trace_exporter_names") or ()
-        )
-        if wanted:
-            # The SDK must not build its own BatchSpanProcessor around our exporter: it
-            # passes on only sampled spans. We add the exporter ourselves, below.
-            kwargs["sampler"] = TokenUsageSampler(kwargs.get("sampler"))
-            kwargs["trace_exporter_names"] = [
-                name for name in kwargs.get("trace_exporter_names") or () if name != EXPORTER_NAME
-            ]
-        with _exporters_without_token_usage(wanted):
-            super().configure(**kwargs)  # type: ignore[no-untyped-call]
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, TracerProvider):
-            _log.warning(
-                "token-usage configurator: the global tracer provider is %s, not the SDK's; "
-                "no session processor or session log added",
-                type(provider).__name__,
-            )
-            return
-        _add_session_processor(provider)
-        if wanted:
-            provider.add_span_processor(TokenUsageSpanProcessor(TokenUsageSpanExporter()))
-            warn_if_lines_follow_sampling(provider)  # a declarative config may set its own
-        flush_before_metrics_at_exit()
-
-
 def after_instrumentation() -> None:
     """`opentelemetry_post_instrument` hook: `SessionSpanProcessor` on the SDK tracer
     provider if the configurator did not add one, and the exit flush placed after the
@@ -98,13 +62,14 @@ def after_instrumentation() -> None:
     try:
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):
-            _add_session_processor(provider)
+            add_session_processor(provider)
         flush_before_metrics_at_exit()
     except Exception as exc:  # noqa: BLE001 - never break the application's start
         _log.warning("token-usage: zero-code set-up incomplete: %s", exc)
 
 
-def _add_session_processor(provider: TracerProvider) -> None:
+def add_session_processor(provider: TracerProvider) -> None:
+    """Add `SessionSpanProcessor` to `provider`, once per process."""
     global _session_processor_added  # noqa: PLW0603 - once per process
     with _lock:
         if _session_processor_added:
@@ -113,12 +78,13 @@ def _add_session_processor(provider: TracerProvider) -> None:
     provider.add_span_processor(SessionSpanProcessor())
 
 
-def _lists_token_usage(names: str) -> bool:
+def lists_token_usage(names: str) -> bool:
+    """True when a comma-separated exporter list (`OTEL_TRACES_EXPORTER`) names ours."""
     return EXPORTER_NAME in (name.strip() for name in names.split(","))
 
 
 @contextlib.contextmanager
-def _exporters_without_token_usage(active: bool) -> Iterator[None]:
+def exporters_without_token_usage(active: bool) -> Iterator[None]:
     """`OTEL_TRACES_EXPORTER` without `token_usage` while the SDK reads it (the SDK offers
     no public way to choose one exporter's processor), restored afterwards."""
     original = os.environ.get(OTEL_TRACES_EXPORTER)
