@@ -10,7 +10,7 @@
         call.record_response(id=completion.id, model=completion.model)
 
 The span is an `LLMCallSpan` (name `"{operation} {model}"`, kind CLIENT, the GenAI
-attributes of DESIGN.md section 3), current for the block, so spans started inside it
+attributes the README lists), current for the block, so spans started inside it
 (the Anthropic SDK's own span, HTTP client spans) are its children. A
 `SessionSpanProcessor` stamps the current `session()` onto it like onto any LLM span.
 """
@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import importlib.metadata
 import logging
-from collections.abc import Mapping
 from types import TracebackType
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer, TracerProvider
 
-from otel_token_usage._util import ThrottledLogger
+from otel_token_usage._util import ThrottledLogger, field, version
 from otel_token_usage.instrumentation._span import LLMCallSpan
 from otel_token_usage.instrumentation.usage import Usage
 from otel_token_usage.semconv import UNKNOWN
@@ -42,20 +40,10 @@ _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
 
 
-def _scope_version() -> str | None:
-    try:
-        return importlib.metadata.version("otel-token-usage")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-_VERSION = _scope_version()
-
-
 @functools.cache
 def _global_tracer() -> Tracer:
     # Before a global provider is set this is a proxy that follows it once it is.
-    return trace.get_tracer(SCOPE_NAME, _VERSION)
+    return trace.get_tracer(SCOPE_NAME, version())
 
 
 class LLMCall:
@@ -192,10 +180,10 @@ class LLMCall:
         call = self._live()
         if call is None:
             return
-        usage = _field(response, "usage")
+        usage = field(response, "usage")
         if usage is not None:
             call.record_usage(usage)
-        self.record_response(id=_field(response, "id"), model=_field(response, "model"))
+        self.record_response(id=field(response, "id"), model=field(response, "model"))
 
     @property
     def span(self) -> Span:
@@ -220,7 +208,7 @@ class LLMCall:
             if provider is None:
                 tracer = _global_tracer()
             else:
-                tracer = provider.get_tracer(SCOPE_NAME, _VERSION)
+                tracer = provider.get_tracer(SCOPE_NAME, version())
             return self._new_span(tracer)
         except Exception as exc:  # noqa: BLE001
             _warn.warning("start", "llm_call: could not start a span: %s", exc)
@@ -275,12 +263,3 @@ def _message_count(value: object) -> int | None:
         return value
     _warn.warning("count", "llm_call: message_count=%r is not an int >= 0; ignored", value)
     return None
-
-
-def _field(obj: object, name: str) -> object:
-    try:
-        if isinstance(obj, Mapping):
-            return obj.get(name)
-        return getattr(obj, name, None)
-    except Exception:  # noqa: BLE001 - the user's object may raise on access
-        return None

@@ -1,7 +1,7 @@
 """The one place that starts, fills and ends the span of an LLM call.
 
 The manual `llm_call` API and every instrumentor go through `LLMCallSpan`, so span
-name, kind and attribute names are decided once (DESIGN.md section 3): span name
+name, kind and attribute names are decided once: span name
 `"{operation} {request_model}"`, kind CLIENT, GenAI convention attributes, usage via
 `usage.Usage.attributes()`. Nothing here raises into the caller: a failure to record is
 logged (throttled) and the call goes on.

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
 
-__all__ = ["AsyncStreamProxy", "StreamObserver", "StreamProxy"]
+__all__ = ["AsyncStreamProxy", "ObjectProxy", "StreamObserver", "StreamProxy"]
 
 if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
+    ObjectProxy = wrapt.ObjectProxy[Any]
 else:  # wrapt 1.x proxies are not subscriptable at runtime
-    _Proxy = wrapt.ObjectProxy
+    ObjectProxy = wrapt.ObjectProxy
+"""The base of every proxy the instrumentors hand the application: to it, the proxy is
+the wrapped SDK object (attributes, `isinstance`)."""
 
 
 class StreamObserver(Protocol):
@@ -40,7 +42,7 @@ class StreamObserver(Protocol):
         ...
 
 
-class _Observed(_Proxy):
+class _Observed(ObjectProxy):
     def __init__(self, stream: object, observer: StreamObserver) -> None:
         super().__init__(stream)
         self._self_observer = observer

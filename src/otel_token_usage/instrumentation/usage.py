@@ -22,12 +22,12 @@ Values that are not counts read as 0 (or "not reported"): usage never raises.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opentelemetry.util.types import AttributeValue
 
 from otel_token_usage import semconv as a
+from otel_token_usage._util import field
 
 __all__ = ["Usage", "normalize_usage"]
 
@@ -72,12 +72,12 @@ def normalize_usage(usage: object) -> Usage:
     or `ResponseUsage`, or a mapping with any of their field names. Never raises."""
     if usage is None:
         return Usage()
-    if _field(usage, "prompt_tokens") is not None or _field(usage, "completion_tokens") is not None:
+    if field(usage, "prompt_tokens") is not None or field(usage, "completion_tokens") is not None:
         return _openai(
             usage, "prompt_tokens", "prompt_tokens_details", "completion_tokens",
             "completion_tokens_details",
         )  # fmt: skip
-    if _field(usage, "input_tokens_details") is not None:
+    if field(usage, "input_tokens_details") is not None:
         return _openai(
             usage, "input_tokens", "input_tokens_details", "output_tokens",
             "output_tokens_details",
@@ -88,7 +88,7 @@ def normalize_usage(usage: object) -> Usage:
 def _anthropic(usage: object) -> Usage:
     fresh = _count(usage, "input_tokens") or 0
     cache_read = _count(usage, "cache_read_input_tokens") or 0
-    split = _field(usage, "cache_creation")
+    split = field(usage, "cache_creation")
     write_5m = _count(split, "ephemeral_5m_input_tokens")
     write_1h = _count(split, "ephemeral_1h_input_tokens")
     cache_write = _count(usage, "cache_creation_input_tokens")
@@ -101,33 +101,25 @@ def _anthropic(usage: object) -> Usage:
         cache_write_input_tokens=cache_write,
         cache_write_5m_input_tokens=write_5m,
         cache_write_1h_input_tokens=write_1h,
-        reasoning_output_tokens=_count(_field(usage, "output_tokens_details"), "thinking_tokens"),
+        reasoning_output_tokens=_count(field(usage, "output_tokens_details"), "thinking_tokens"),
     )
 
 
 def _openai(
     usage: object, inputs: str, input_details: str, outputs: str, output_details: str
 ) -> Usage:
-    details = _field(usage, input_details)
+    details = field(usage, input_details)
     return Usage(
         input_tokens=_count(usage, inputs) or 0,
         output_tokens=_count(usage, outputs) or 0,
         cache_read_input_tokens=_count(details, "cached_tokens") or 0,
         cache_write_input_tokens=_count(details, "cache_write_tokens") or 0,
-        reasoning_output_tokens=_count(_field(usage, output_details), "reasoning_tokens"),
+        reasoning_output_tokens=_count(field(usage, output_details), "reasoning_tokens"),
     )
 
 
-def _field(obj: object, name: str) -> object:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
 def _count(obj: object, name: str) -> int | None:
-    value = _field(obj, name)
+    value = field(obj, name)
     if type(value) is int and value >= 0:
         return value
     return None

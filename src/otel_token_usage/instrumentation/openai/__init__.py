@@ -14,7 +14,6 @@ point `openai_token_usage`, for `opentelemetry-instrument`.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -26,7 +25,9 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
+from otel_token_usage._util import version
 from otel_token_usage.instrumentation.openai._call import Api, SdkTypes, start_call
+from otel_token_usage.instrumentation.openai._openai_compat import legacy_response_type
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -71,15 +72,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from openai import AsyncStream, Stream  # noqa: PLC0415
         from openai.resources.chat import AsyncCompletions, Completions  # noqa: PLC0415
 
-        try:
-            from openai._legacy_response import LegacyAPIResponse  # noqa: PLC0415
-        except ImportError:  # pragma: no cover - present in every supported version
-            legacy: type[Any] | None = None
-        else:
-            legacy = LegacyAPIResponse
-        types = SdkTypes(Stream, AsyncStream, legacy)
+        types = SdkTypes(Stream, AsyncStream, legacy_response_type())
         tracer = trace.get_tracer(
-            __name__, _version(), tracer_provider=kwargs.get("tracer_provider")
+            __name__, version(), tracer_provider=kwargs.get("tracer_provider")
         )
         targets: list[tuple[type[Any], _Wrapper]] = [
             (Completions, _sync_wrapper(tracer, "chat", types)),
@@ -152,10 +147,3 @@ def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
         return call.finish(result, types)
 
     return wrapper
-
-
-def _version() -> str | None:
-    try:
-        return importlib.metadata.version("otel-token-usage")
-    except importlib.metadata.PackageNotFoundError:
-        return None
