@@ -23,6 +23,7 @@ from otel_token_usage.record import RecordLine, SessionRefusedError, encode_line
 
 from ._extract import extract_line, span_attributes
 from ._metrics import TokenMetrics
+from ._sampling import check_exporter_once
 from ._settings import ExporterSettings, LineFormat
 from ._storage import SessionLogWriter
 
@@ -110,6 +111,7 @@ class TokenUsageSpanExporter(SpanExporter):
             self._warn.warning("shutdown", "export called after shutdown; spans dropped")
             return SpanExportResult.FAILURE
         try:
+            check_exporter_once(self, spans)  # warns once if lines follow trace sampling
             with self._lock:
                 groups = self._pending
                 self._pending = {}
