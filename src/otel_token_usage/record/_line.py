@@ -139,8 +139,15 @@ def _replace_surrogates(text: str) -> str:
 
 
 def format_ts(epoch_ns: int) -> str:
-    """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds."""
+    """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds since
+    the Unix epoch.
+
+    Always a valid RFC 3339 time: a value before 1970 (OTLP times are unsigned) is
+    written as `1970-01-01T00:00:00.000Z`, one past year 9999 (RFC 3339 years have four
+    digits) as `9999-12-31T23:59:59.999Z`; the call keeps its line either way."""
     global _ts_cache  # noqa: PLW0603 - a one-entry cache; a tuple swap is atomic
+    if not 0 <= epoch_ns <= _MAX_TS_NS:
+        epoch_ns = 0 if epoch_ns < 0 else _MAX_TS_NS
     seconds, rest = divmod(epoch_ns, 1_000_000_000)
     # Spans of one batch mostly end within the same second: format that part once.
     cached_seconds, prefix = _ts_cache
@@ -150,5 +157,7 @@ def format_ts(epoch_ns: int) -> str:
     return prefix + _MILLIS[rest // 1_000_000]
 
 
+_MAX_TS_NS = 253_402_300_799_999_999_999
+"""9999-12-31T23:59:59.999999999Z, the last instant RFC 3339 can write."""
 _ts_cache: tuple[int, str] = (-1, "")
 _MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))
