@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -41,10 +42,18 @@ def _unix_socket(path: Path) -> None:
     listener.close()
 
 
+def _device(path: Path) -> None:
+    try:  # a character device like /dev/null: writes "succeed" and vanish
+        os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs CAP_MKNOD")
+
+
 NOT_REGULAR: dict[str, Callable[[Path], None]] = {
     "fifo": _fifo,
     "directory": _directory,
     "socket": _unix_socket,
+    "device": _device,
 }
 
 
