@@ -175,9 +175,9 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
             if trace_id is not None and span_id is not None
             else (None, None)
         )
-        duration = (
-            None if start_ns is None else min(max(0, end_ns - start_ns) // 1_000_000, U64_MAX)
-        )
+        duration = None if start_ns is None else max(0, end_ns - start_ns) // 1_000_000
+        if duration is not None and duration > U64_MAX:  # only from absurd span times
+            duration = U64_MAX
         extensions: tuple[Any, ...] = (*ids, duration, write_5m, write_1h)
     else:
         extensions = ()
