@@ -325,6 +325,7 @@ def _flag(attrs: Mapping[str, AttributeValue], name: str) -> bool:
     _warn.warning(
         name, "span attribute %s=%s is not a bool; recorded as false", name, _shown(value)
     )
+    return False
 
 
 def _shown(value: object) -> str:
@@ -337,4 +338,3 @@ def _shown(value: object) -> str:
     if len(text) > _SHOWN_CHARS:
         return f"{text[:_SHOWN_CHARS]}...({len(text)} characters)"
     return text
-    return False
