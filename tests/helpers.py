@@ -78,7 +78,7 @@ def log_line(
     truncated: bool = False,
 ) -> str:
     """One session-log line, `\\n`-terminated, as the exporter writes it; fields not
-    given are 0/false and extension fields are absent (but the 1-hour cache write)."""
+    given are 0/false and extension fields are null (but the 1-hour cache write)."""
     record = TokenUsageRecord.new(
         ts, session, model, provider, message_count, None, write, read, fresh, out, think
     )

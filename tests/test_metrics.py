@@ -273,7 +273,7 @@ def test_cost_is_the_price_books_price_of_the_lines(
             line["input_tokens"],
             line["cache_read_input_tokens"],
             line["cache_creation_input_tokens"],
-            line.get("cache_creation_1h_input_tokens", 0),
+            line["cache_creation_1h_input_tokens"] or 0,
             line["output_tokens"],
         )
         key = key_of(ATTRS[line["model"]])

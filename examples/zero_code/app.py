@@ -31,8 +31,8 @@ TICKETS = {
     "ticket-1041": "The nightly export job fails with 'disk quota exceeded'.",
     "ticket-1042": "Users report that the login page is slow on Mondays.",
 }
-ANTHROPIC_MODEL = "claude-sonnet-4-5"
-OPENAI_MODEL = "gpt-4.1-mini"
+ANTHROPIC_MODEL = "claude-sonnet-5-5"
+OPENAI_MODEL = "gpt-6-luna"
 # Long and the same for every ticket, so that the API caches it.
 SYSTEM = "You triage support tickets for an operations team. " + " ".join(
     f"Guideline {n}: restate the problem, list the likely causes in order, name the first "

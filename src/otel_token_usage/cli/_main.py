@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from otel_token_usage._util import UserError
+from otel_token_usage._util import UserError, version
 
 from ._common import EXIT_ERROR, PROG, silence_stdout
 
@@ -84,6 +84,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Analyse token-usage.jsonl session logs offline."
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -106,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.set_threshold(100_000, 50, 100)
         atexit.register(gc.freeze)
     argv = sys.argv[1:] if argv is None else list(argv)
-    named = argv[0] if argv and any(command.name == argv[0] for command in COMMANDS) else None
+    # Load only the command named (or none, for the top-level `--version` and `--help`).
+    first = argv[0] if argv else ""
+    named = first if first.startswith("-") or any(c.name == first for c in COMMANDS) else None
     parser = build_parser(named)
     args = parser.parse_args(argv)
     try:

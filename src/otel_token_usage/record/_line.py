@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NamedTuple, get_type_hints
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = [
     "BUDGET_FIELDS",
@@ -48,9 +49,14 @@ USize = Annotated[int, RustInt("usize", U64_MAX)]
 """Rust `usize` on the 64-bit targets the engine ships for."""
 
 
-class RecordLine(msgspec.Struct, omit_defaults=True, gc=False):
+class RecordLine(msgspec.Struct, gc=False):
     """One LLM call's line. Fields 1-20 are the Rust `TokenUsageRecord`'s, in its order;
-    the extension fields follow, None when unknown and then left off the line.
+    the extension fields follow.
+
+    The extended format writes every extension field on every line, `null` when unknown,
+    so that tools which infer a schema from the first lines they see (DuckDB, pandas)
+    meet every column. Left `UNSET`, as a seed-format line leaves them, they are not
+    written at all: the line is exactly the Rust engine's twenty fields.
 
     Built from values extraction has already checked: constructing it validates nothing
     (msgspec checks types only when decoding), so the export path pays no second pass.
@@ -77,18 +83,18 @@ class RecordLine(msgspec.Struct, omit_defaults=True, gc=False):
     truncation_occurred: bool
     segments_removed: USize
     # --- extensions (never before field 20) ---
-    trace_id: str | None = None
-    span_id: str | None = None
-    duration_ms: int | None = None
-    cache_creation_5m_input_tokens: int | None = None
-    cache_creation_1h_input_tokens: int | None = None
+    trace_id: str | UnsetType | None = UNSET
+    span_id: str | UnsetType | None = UNSET
+    duration_ms: int | UnsetType | None = UNSET
+    cache_creation_5m_input_tokens: int | UnsetType | None = UNSET
+    cache_creation_1h_input_tokens: int | UnsetType | None = UNSET
 
 
 _SEED_COUNT = 20
 SEED_FIELDS: tuple[str, ...] = RecordLine.__struct_fields__[:_SEED_COUNT]
 """The twenty fields of the Rust record, in line order."""
 EXTENSION_FIELDS: tuple[str, ...] = RecordLine.__struct_fields__[_SEED_COUNT:]
-"""Fields this project adds after field 20, each written only when known."""
+"""Fields this project adds after field 20: on every extended line, null when unknown."""
 BUDGET_FIELDS: tuple[str, ...] = SEED_FIELDS[10:]
 """The record fields copied from a `TokenBudgetUsage` (0/false without one)."""
 
