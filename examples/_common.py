@@ -15,8 +15,8 @@ that talk to the local fake provider unless a real API key is set.
   they use.
 - `show_log()`: the session log's lines, and a table of what each line says;
   `billed_counts()` / `logged_counts()` put a call's usage and its line side by side;
-  `fake_cache_splits()` / `logged_cache_split()` the fake's simulated cache split of
-  each call and its line's; `line_cost()` a line's price.
+  `fake_cache_splits()` / `logged_cache_split()` / `print_cache_check()` the fake's
+  simulated cache split of each call and its line's; `line_cost()` a line's price.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ __all__ = [
     "logged_counts",
     "model_rates",
     "openai_client",
+    "print_cache_check",
     "session_logs",
     "show_log",
     "token_usage_provider",
@@ -236,6 +237,16 @@ def logged_cache_split(record: Mapping[str, Any]) -> tuple[int, int, int]:
         record["cache_read_input_tokens"],
         record["cache_creation_input_tokens"],
     )
+
+
+def print_cache_check(
+    records: Sequence[Mapping[str, Any]], splits: Sequence[tuple[int, int, int]], unit: str
+) -> None:
+    """Print how many lines say exactly the fake's cache split of their `unit` (call or
+    request), in order."""
+    pairs = zip(records, splits, strict=False)
+    same = sum(1 for record, split in pairs if logged_cache_split(record) == split)
+    print(f"{same} of {len(splits)} lines match the fake's cache split for their {unit}")
 
 
 def line_cost(record: Mapping[str, Any], book: PriceBook) -> float | None:

@@ -35,7 +35,7 @@ from examples._common import (
     arguments,
     fake_cache_splits,
     fresh_log,
-    logged_cache_split,
+    print_cache_check,
     show_log,
     token_usage_provider,
 )
@@ -116,10 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             line.get("cache_creation_1h_input_tokens"),
         )
         print(f"line {number}: cache writes 5m/1h = {split[0]}/{split[1]}")
-    same = sum(
-        1 for rec, split in zip(lines, splits, strict=False) if logged_cache_split(rec) == split
-    )
-    print(f"{same} of {len(splits)} lines match the fake's cache split for their call")
+    print_cache_check(lines, splits, "call")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from examples._common import (
     arguments,
     fake_cache_splits,
     fresh_log,
-    logged_cache_split,
+    print_cache_check,
     show_log,
     token_usage_provider,
 )
@@ -109,11 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     log, splits = run(args.sessions_dir)
     lines = show_log(log, NOTES)
     providers = sorted({line["provider"] for line in lines})
-    same = sum(
-        1 for rec, split in zip(lines, splits, strict=False) if logged_cache_split(rec) == split
-    )
     print(f"providers: {', '.join(providers)}")
-    print(f"{same} of {len(splits)} lines match the fake's cache split for their request")
+    print_cache_check(lines, splits, "request")
 
 
 if __name__ == "__main__":

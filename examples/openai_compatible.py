@@ -37,7 +37,7 @@ from examples._common import (
     fake_cache_splits,
     fresh_log,
     line_cost,
-    logged_cache_split,
+    print_cache_check,
     show_log,
     token_usage_provider,
 )
@@ -108,10 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             f"(thinking {line['thinking_tokens']:>2})  "
             + ("unpriced" if cost is None else f"${cost:.6f}")
         )
-    same = sum(
-        1 for rec, split in zip(lines, splits, strict=False) if logged_cache_split(rec) == split
-    )
-    print(f"{same} of {len(splits)} lines match the fake's cache split for their call")
+    print_cache_check(lines, splits, "call")
 
 
 if __name__ == "__main__":
