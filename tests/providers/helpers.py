@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -137,3 +139,16 @@ def usage_attributes(span: ReadableSpan) -> dict[str, Any]:
         for key, value in (span.attributes or {}).items()
         if key.startswith(("gen_ai.usage.", "token_usage.cache_write."))
     }
+
+
+def bedrock(endpoint: str) -> Any:
+    """A real client; explicit dummy credentials (nothing looks for real ones), no
+    retries (so an injected error is one request)."""
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10),
+    )

@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError, EventStreamError, ParamValidationError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
@@ -23,7 +21,7 @@ from otel_token_usage import session
 from otel_token_usage.instrumentation.bedrock import BedrockInstrumentor
 from otel_token_usage.testing import FakeProvider
 
-from .helpers import Out, attributes, check_line, usage_attributes
+from .helpers import Out, attributes, bedrock, check_line, usage_attributes
 
 MODEL = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,19 +47,6 @@ def instrumentor(pipeline: TracerProvider) -> Iterator[BedrockInstrumentor]:
     yield instrumentor
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()
-
-
-def bedrock(endpoint: str) -> Any:
-    """A real client; explicit dummy credentials (nothing looks for real ones), no
-    retries (so an injected error is one request)."""
-    return boto3.client(
-        "bedrock-runtime",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10),
-    )
 
 
 def converse(client: Any, *, stream: bool, **kwargs: Any) -> Any:

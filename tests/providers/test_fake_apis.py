@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import openai
 import pytest
-from botocore.config import Config
 from google import genai
 from google.genai import types as genai_types
 
 from otel_token_usage.testing import FakeClock, FakeProvider
+
+from .helpers import bedrock
 
 SYSTEM = "You are a careful assistant for the tests. Answer briefly and kindly."
 PROMPT = "Tell me about prompt caches and how long they last."
@@ -28,17 +28,6 @@ def clock() -> FakeClock:
 def fake(clock: FakeClock) -> Any:
     with FakeProvider(clock=clock, gemini_cache_ttl=120.0) as provider:
         yield provider
-
-
-def _bedrock(fake: FakeProvider) -> Any:
-    return boto3.client(
-        "bedrock-runtime",
-        endpoint_url=fake.base_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
 
 
 def test_gemini_implicit_cache_expires_on_the_fake_clock(
@@ -67,7 +56,7 @@ def test_gemini_implicit_cache_expires_on_the_fake_clock(
 def test_bedrock_cache_points_follow_their_ttl(fake: FakeProvider, clock: FakeClock) -> None:
     """A 1h system cache point outlives a 5m one on the turn: after 10 minutes only the
     system prompt is read."""
-    client = _bedrock(fake)
+    client = bedrock(fake.base_url)
     request = {
         "modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0",
         "system": [{"text": SYSTEM}, {"cachePoint": {"type": "default", "ttl": "1h"}}],
@@ -87,7 +76,7 @@ def test_bedrock_cache_points_follow_their_ttl(fake: FakeProvider, clock: FakeCl
 
 def test_bedrock_refuses_what_bedrock_refuses(fake: FakeProvider) -> None:
     """A 1h cache point after a 5m one, and an empty conversation: ValidationException."""
-    client = _bedrock(fake)
+    client = bedrock(fake.base_url)
     bad = [
         {"role": "user", "content": [{"text": "a"}, {"cachePoint": {"type": "default"}}]},
         {"role": "assistant", "content": [{"text": "b"}]},

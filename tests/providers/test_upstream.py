@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from google import genai
 from google.genai import types as genai_types
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_token_usage.testing import FakeProvider
 
-from .helpers import Out, attributes, billed, check_line
+from .helpers import Out, attributes, bedrock, billed, check_line
 
 SYSTEM = "You are a careful assistant. Answer in one short sentence, and be kind."
 PROMPT = "Tell me about prompt caches and how long they last."
@@ -104,17 +101,6 @@ def test_upstream_google_genai_drops_tool_use_prompt_tokens(fake: FakeProvider, 
     assert line["input_tokens"] == billed(sent)["input_tokens"] - tool_use
 
 
-def _bedrock(fake: FakeProvider) -> Any:
-    return boto3.client(
-        "bedrock-runtime",
-        endpoint_url=fake.base_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["converse", "converse_stream"])
 @pytest.mark.usefixtures("upstream_botocore")
 def test_upstream_botocore_exclusive_input_is_read_as_fresh(
@@ -124,7 +110,7 @@ def test_upstream_botocore_exclusive_input_is_read_as_fresh(
     gen_ai.usage.input_tokens. With fresh input larger than the cache counts (a long
     uncached turn after a short cached system prompt) the line is still exactly as
     billed: the exporter recognises these spans and does not subtract the cache."""
-    client = _bedrock(fake)
+    client = bedrock(fake.base_url)
     system = [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}]
     turn = " ".join(["Explain prompt caching in detail for the tests."] * 4)
     messages = [{"role": "user", "content": [{"text": turn}]}]
