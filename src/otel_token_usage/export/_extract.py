@@ -43,7 +43,13 @@ from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION, UNKNOWN, is_llm_c
 if TYPE_CHECKING:
     from otel_token_usage.record import TokenUsageRecord
 
-__all__ = ["extract_line", "extract_record", "record_line", "span_attributes"]
+__all__ = [
+    "extract_line",
+    "extract_record",
+    "record_line",
+    "span_attributes",
+    "upstream_bedrock_span",
+]
 
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
@@ -159,7 +165,7 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
     # input is smaller than its cache counts was already reporting fresh input only.
     input_tokens = raw.input or 0
     cached = cache_read + cache_write
-    if input_tokens >= cached:
+    if input_tokens >= cached and not upstream_bedrock_span(attrs):
         input_tokens -= cached
 
     if _BUDGET_NAMES.isdisjoint(attrs):
@@ -185,7 +191,7 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
         format_ts(end_ns),
         raw.session or fallback_session,
         raw.model or raw.request_model or UNKNOWN,
-        raw.provider or UNKNOWN,
+        a.PROVIDER_ALIASES.get(raw.provider, raw.provider) if raw.provider else UNKNOWN,
         raw.message_count or 0,
         cache_write,
         cache_read,
@@ -194,6 +200,21 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
         raw.reasoning or 0,
         *budget,
         *extensions,
+    )
+
+
+def upstream_bedrock_span(attrs: Mapping[str, AttributeValue]) -> bool:
+    """True for a Bedrock span of the upstream botocore instrumentations
+    (`opentelemetry-instrumentation-botocore`, and the JavaScript aws-sdk one), whose
+    `gen_ai.usage.input_tokens` is Bedrock's raw `inputTokens`: the fresh input alone,
+    not the conventions' inclusive count. Recognised by what those spans carry and ours
+    do not: `rpc.system` = `aws-api` and `gen_ai.system` = `aws.bedrock`, with no
+    `gen_ai.provider.name` (a producer that writes the current conventions' provider
+    name is taken to write their inclusive input too)."""
+    return (
+        attrs.get(a.RPC_SYSTEM) == a.RPC_SYSTEM_AWS_API
+        and attrs.get(a.GEN_AI_SYSTEM) == a.PROVIDER_BEDROCK
+        and a.GEN_AI_PROVIDER_NAME not in attrs
     )
 
 
