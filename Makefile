@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/exporter.py
 	$(BIN)/python benchmarks/instrumentation.py
+	$(BIN)/python benchmarks/sampler.py
 
 clean:
 	rm -rf $(VENV) sessions .mypy_cache .pytest_cache .ruff_cache

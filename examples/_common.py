@@ -14,7 +14,9 @@ that talk to the local fake provider unless a real API key is set.
   `COLUMNS`: every field of a line with its SQL type; `model_rates()`: the model prices
   they use.
 - `show_log()`: the session log's lines, and a table of what each line says;
-  `billed_counts()` / `logged_counts()` put a call's usage and its line side by side.
+  `billed_counts()` / `logged_counts()` put a call's usage and its line side by side;
+  `fake_cache_splits()` / `logged_cache_split()` / `print_cache_check()` the fake's
+  simulated cache split of each call and its line's; `line_cost()` a line's price.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
 from otel_token_usage.export import SessionLogWriter
 from otel_token_usage.pricing import PriceBook
-from otel_token_usage.record import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME, TOKEN_KINDS, TokenCounts
 from otel_token_usage.testing import FakeProvider
 
 __all__ = [
@@ -50,10 +52,14 @@ __all__ = [
     "anthropic_client",
     "arguments",
     "billed_counts",
+    "fake_cache_splits",
     "fresh_log",
+    "line_cost",
+    "logged_cache_split",
     "logged_counts",
     "model_rates",
     "openai_client",
+    "print_cache_check",
     "session_logs",
     "show_log",
     "token_usage_provider",
@@ -212,6 +218,45 @@ def billed_counts(usage: anthropic.types.Usage) -> Counts:
         usage.cache_creation_input_tokens or 0,
         usage.output_tokens or 0,
     )
+
+
+def fake_cache_splits(fake: FakeProvider) -> list[tuple[int, int, int]]:
+    """(fresh input, cache read, cache write) of each answer the fake gave, from its own
+    simulation of the provider's prompt cache: what a line must say."""
+    return [
+        (sent.cache.uncached, sent.cache.read, sent.cache.write)
+        for sent in fake.responses
+        if sent.cache is not None
+    ]
+
+
+def logged_cache_split(record: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(fresh input, cache read, cache write) of a session-log line."""
+    return (
+        record["input_tokens"],
+        record["cache_read_input_tokens"],
+        record["cache_creation_input_tokens"],
+    )
+
+
+def print_cache_check(
+    records: Sequence[Mapping[str, Any]], splits: Sequence[tuple[int, int, int]], unit: str
+) -> None:
+    """Print how many lines say exactly the fake's cache split of their `unit` (call or
+    request), in order."""
+    pairs = zip(records, splits, strict=False)
+    same = sum(1 for record, split in pairs if logged_cache_split(record) == split)
+    print(f"{same} of {len(splits)} lines match the fake's cache split for their {unit}")
+
+
+def line_cost(record: Mapping[str, Any], book: PriceBook) -> float | None:
+    """USD of one line at `genai-prices`' price for its provider and model (cache reads,
+    5m and 1h cache writes and output each at their own price), or None if unpriced."""
+    price = book.price(record["provider"], record["model"], record["ts"][:10])
+    if price is None:
+        return None
+    tokens = TokenCounts(**{kind: record.get(kind) or 0 for kind in TOKEN_KINDS})
+    return float(price.cost(price.tier_of(tokens.prompt_tokens), tokens, 1))
 
 
 def logged_counts(record: Mapping[str, Any]) -> Counts:

@@ -80,7 +80,7 @@ def _extras_table() -> dict[str, str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text[text.index("## Install") :]
     section = section[: section.index("\n## ", 1)]
-    return dict(re.findall(r"^\| `([a-z-]+)` \| ([^|]+) \|", section, flags=re.MULTILINE))
+    return dict(re.findall(r"^\| `([a-z0-9-]+)` \| ([^|]+) \|", section, flags=re.MULTILINE))
 
 
 def test_readme_lists_every_extra_with_what_it_installs() -> None:
@@ -91,7 +91,7 @@ def test_readme_lists_every_extra_with_what_it_installs() -> None:
     ]
     table = _extras_table()
     assert set(table) == set(extras)
-    for name in ("anthropic", "openai", "plot", "zero-code", "demo"):
+    for name in ("anthropic", "openai", "google-genai", "boto3", "plot", "zero-code", "demo"):
         for requirement in extras[name]:
             assert f"`{Requirement(requirement).name}`" in table[name], (name, requirement)
 

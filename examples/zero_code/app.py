@@ -17,9 +17,9 @@ How each call's session is named, still without code of ours:
   `OTEL_TOKEN_USAGE_FALLBACK_SESSION` names (one per process: right for a batch job or
   one run of a CLI agent).
 
-For several sessions in one process with any client, use `session(...)` and add
-`SessionSpanProcessor` to the tracer provider (`examples/anthropic_instrumentor.py`):
-a few lines of code, so no longer zero code.
+For several sessions in one process with any client, wrap each conversation's calls in
+`with session(...)` (`examples/anthropic_instrumentor.py`): one line of code, so no longer
+quite zero code; `opentelemetry-instrument` has already added `SessionSpanProcessor`.
 """
 
 from __future__ import annotations

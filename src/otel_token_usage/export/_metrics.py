@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
@@ -66,11 +68,18 @@ from otel_token_usage.semconv import (
 )
 
 from ._otel_compat import no_meter_provider_yet
+from ._sampling import was_sampled
 
 if TYPE_CHECKING:
     from otel_token_usage.pricing import Price, PriceBook
 
-__all__ = ["MetricKey", "TokenMetrics", "metric_key"]
+__all__ = [
+    "MetricKey",
+    "TokenMetrics",
+    "flush_at_exit",
+    "flush_before_metrics_at_exit",
+    "metric_key",
+]
 
 MetricKey = tuple[str, str, str, str | None]
 """(operation, provider, request model, response model): one attribute set."""
@@ -182,8 +191,11 @@ class TokenMetrics:
             key = metric_key(attrs, line)
             tokens = TokenCounts.of(line)
             _base, as_input, as_output = self._attribute_sets(key)
+            # In the span's context, for exemplars -- unless the trace was not exported.
             span_context = (
-                set_span_in_context(NonRecordingSpan(context)) if context is not None else None
+                set_span_in_context(NonRecordingSpan(context))
+                if context is not None and was_sampled(context)
+                else None
             )
             record(tokens.prompt_tokens, as_input, span_context)
             record(tokens.output_tokens, as_output, span_context)
@@ -208,8 +220,7 @@ class TokenMetrics:
         instruments = self._instruments
         if instruments is not None and instruments.provider is provider:
             return instruments
-        if self._given is None:
-            _flush_spans_before_metrics_at_exit()
+        flush_before_metrics_at_exit(provider)
         meter = provider.get_meter(METER_NAME)
         histogram = meter.create_histogram(
             TOKEN_USAGE,
@@ -295,29 +306,56 @@ class TokenMetrics:
         )
 
 
-_exit_flush_registered = False
+# --- the exit flush: spans still queued at exit count in the metrics ---
+
+_exit_lock = threading.Lock()
+_exit_after: object | None = None  # the meter provider the exit flush was last placed after
+_exit_flushers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _flush_spans_before_metrics_at_exit() -> None:
-    """Make the spans still queued at exit reach us while the global meter provider can
-    still record them.
-
-    The SDK (and `opentelemetry-instrument`) registers an exit hook that shuts the
-    MeterProvider down, then, in reverse registration order, the TracerProvider's,
-    whose batch processor exports its last spans to us only then: their metrics would
-    be dropped. A hook registered now, after the MeterProvider's, runs before it and
-    flushes the global tracer provider first. Registered once per process."""
-    global _exit_flush_registered  # noqa: PLW0603 - once per process, by design
-    if _exit_flush_registered:
-        return
-    _exit_flush_registered = True
-    atexit.register(_flush_global_tracer_provider)
+def flush_at_exit(processor: Any) -> None:
+    """Have the exit flush (see `flush_before_metrics_at_exit`) flush `processor` too, not
+    only the global tracer provider: a pipeline on a private tracer provider."""
+    _exit_flushers.add(processor)
 
 
-def _flush_global_tracer_provider() -> None:
-    flush = getattr(otel_trace.get_tracer_provider(), "force_flush", None)
-    if callable(flush):
-        try:
-            flush()
-        except Exception as exc:  # noqa: BLE001 - at exit, nothing may raise
-            _log.warning("token metrics: could not flush spans at exit: %s", exc)
+def flush_before_metrics_at_exit(provider: MeterProvider | None = None) -> bool:
+    """Place the exit flush so that it runs before `provider` (default: the global meter
+    provider) shuts down at exit; True once it is so placed, False while no real
+    provider is set. Cheap when already placed: call it as often as needed.
+
+    The SDK's providers (and `opentelemetry-instrument`'s) each register their shutdown
+    at exit when they are built, and exit hooks run in reverse order. A tracer provider
+    built before the meter provider is shut down after it, and its batch processors
+    export their last spans to us only then: without this, their metrics would be
+    recorded on a meter provider that is already shut down, and lost (the SDK says "A
+    shutdown `MeterProvider` can not provide a `Meter`"). The flush is (re-)registered
+    here, after the provider's own hook, so it runs first: it flushes every
+    `TokenUsageSpanProcessor` and the global tracer provider while metrics can still be
+    recorded. Callers: `TokenUsageSpanProcessor.on_end` on the application's first LLM
+    span, the zero-code hooks once the SDK is set up, and the exporter's metrics at their
+    first batch."""
+    global _exit_after  # noqa: PLW0603 - one exit hook per process, by design
+    if provider is None:
+        provider = otel_metrics.get_meter_provider()
+    if no_meter_provider_yet(provider):
+        return False
+    if _exit_after is provider:
+        return True
+    with _exit_lock:
+        if _exit_after is not provider:
+            atexit.unregister(_flush_at_exit)
+            atexit.register(_flush_at_exit)
+            _exit_after = provider
+    return True
+
+
+def _flush_at_exit() -> None:
+    """At exit: write what our processors and the global tracer provider still hold."""
+    for flushable in (*list(_exit_flushers), otel_trace.get_tracer_provider()):
+        flush = getattr(flushable, "force_flush", None)
+        if callable(flush):
+            try:
+                flush()
+            except Exception as exc:  # noqa: BLE001 - at exit, nothing may raise
+                _log.warning("token metrics: could not flush spans at exit: %s", exc)

@@ -24,6 +24,10 @@ Price file (TOML or JSON, prices in USD per million tokens)::
 
 The JSON form is `{"models": [{...}, ...]}` with the same keys. Entries are tried in file
 order, before the library's data.
+
+Lines name their provider as the GenAI conventions do (`gcp.gemini`, `aws.bedrock`,
+`x_ai`, ...); `_providers` maps those names, and Gemini resource paths, to what the
+library knows.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
 
 from otel_token_usage._util import UserError
 from otel_token_usage.record import TokenCounts
+
+from ._providers import model_ref, provider_id
 
 __all__ = ["Price", "PriceBook", "PriceFileError", "Rates"]
 
@@ -158,9 +164,9 @@ class PriceBook:
                 return _flatten(entry.model, "price file", ModelPrice(**values))
         snapshot = data_snapshot.get_snapshot()
         found = None
-        for provider_id in (provider, None):
+        for known_as in (provider_id(provider), None):
             try:
-                found = snapshot.find_provider_model(model, None, provider_id, None)
+                found = snapshot.find_provider_model(model_ref(model), None, known_as, None)
                 break
             except LookupError:
                 continue

@@ -145,16 +145,27 @@ def _replace_surrogates(text: str) -> str:
 
 
 def format_ts(epoch_ns: int) -> str:
-    """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds."""
+    """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds since
+    the Unix epoch.
+
+    Always a valid RFC 3339 time: a value before 1970 (OTLP times are unsigned) is
+    written as `1970-01-01T00:00:00.000Z`, one past year 9999 (RFC 3339 years have four
+    digits) as `9999-12-31T23:59:59.999Z`; the call keeps its line either way."""
     global _ts_cache  # noqa: PLW0603 - a one-entry cache; a tuple swap is atomic
     seconds, rest = divmod(epoch_ns, 1_000_000_000)
-    # Spans of one batch mostly end within the same second: format that part once.
+    # Spans of one batch mostly end within the same second: format that part once. The
+    # cache only ever holds a second within range, so the range is checked on a miss.
     cached_seconds, prefix = _ts_cache
     if seconds != cached_seconds:
+        if not 0 <= seconds <= _MAX_TS_S:
+            return _CLAMPED_TS[seconds > 0]
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
         _ts_cache = (seconds, prefix)
     return prefix + _MILLIS[rest // 1_000_000]
 
 
-_ts_cache: tuple[int, str] = (-1, "")
+_MAX_TS_S = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last second RFC 3339 can write."""
+_CLAMPED_TS = ("1970-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z")
+_ts_cache: tuple[int, str] = (0, "1970-01-01T00:00:00.")
 _MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))

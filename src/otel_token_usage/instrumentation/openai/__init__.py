@@ -28,6 +28,7 @@ from opentelemetry.trace import Tracer
 from otel_token_usage._util import version
 from otel_token_usage.instrumentation.openai._call import Api, SdkTypes, start_call
 from otel_token_usage.instrumentation.openai._openai_compat import legacy_response_type
+from otel_token_usage.instrumentation.openai._provider import provider_of
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -42,7 +43,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     Guarantees, per call:
 
-    - One CLIENT span `chat {model}` through `LLMCallSpan` (provider `openai`), with
+    - One CLIENT span `chat {model}` through `LLMCallSpan`, with the provider named
+      from the client's base URL (`_provider`: `deepseek`, `x_ai`, `groq`,
+      `mistral_ai`, `azure.ai.openai`, ...; `openai` for other hosts), with
       `token_usage.message_count` = the current session's message count, else the
       number of request messages (Chat) or input items (Responses), response id and
       model, and the usage the API reported.
@@ -104,7 +107,7 @@ def _sync_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = start_call(tracer, api, kwargs)
+        call = start_call(tracer, api, kwargs, provider_of(instance))
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -130,7 +133,7 @@ def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        call = start_call(tracer, api, kwargs)
+        call = start_call(tracer, api, kwargs, provider_of(instance))
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
