@@ -38,8 +38,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
 from otel_token_usage.export import SessionLogWriter
-from otel_token_usage.pricing import PriceBook, TokenSums
-from otel_token_usage.record import LOG_FILE_NAME
+from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import LOG_FILE_NAME, TOKEN_KINDS, TokenCounts
 from otel_token_usage.testing import FakeProvider
 
 __all__ = [
@@ -255,16 +255,8 @@ def line_cost(record: Mapping[str, Any], book: PriceBook) -> float | None:
     price = book.price(record["provider"], record["model"], record["ts"][:10])
     if price is None:
         return None
-    read, write = record["cache_read_input_tokens"], record["cache_creation_input_tokens"]
-    sums = TokenSums(
-        1,
-        record["input_tokens"],
-        read,
-        write,
-        record.get("cache_creation_1h_input_tokens") or 0,
-        record["output_tokens"],
-    )
-    return float(price.cost(price.tier_of(record["input_tokens"] + read + write), sums))
+    tokens = TokenCounts(**{kind: record.get(kind) or 0 for kind in TOKEN_KINDS})
+    return float(price.cost(price.tier_of(tokens.prompt_tokens), tokens, 1))
 
 
 def logged_counts(record: Mapping[str, Any]) -> Counts:

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from otel_token_usage.pricing import PriceBook, TokenSums
+from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import TokenCounts
 
 DAY = "2026-06-15"
 
@@ -57,11 +58,15 @@ def test_bedrock_cache_writes_are_priced_by_ttl(book: PriceBook) -> None:
     rates = regional.tiers[0]
     assert rates.cache_read < rates.input < rates.cache_write_5m < rates.cache_write_1h
     assert world.tiers[0].input < rates.input
-    sums = TokenSums(1, 1_000_000, 0, 1_000_000, 400_000, 0)  # 600k 5m + 400k 1h
+    tokens = TokenCounts(  # 600k 5m + 400k 1h
+        input_tokens=1_000_000,
+        cache_creation_input_tokens=1_000_000,
+        cache_creation_1h_input_tokens=400_000,
+    )
     expected = (
         rates.input + rates.cache_write_5m * Decimal("0.6") + rates.cache_write_1h * Decimal("0.4")
     )
-    assert regional.cost(0, sums) == expected
+    assert regional.cost(0, tokens, 1) == expected
 
 
 @pytest.mark.parametrize(

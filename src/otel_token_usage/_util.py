@@ -1,5 +1,6 @@
 """Small helpers every part of the package shares: throttled logging, a bounded memory of
-recent keys, the package version, and reading a field from an object or a mapping.
+recent keys, the package version, reading a field from an object or a mapping, and text
+made safe to show on a terminal.
 
 Nothing here imports OpenTelemetry, pydantic or another part of this package.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "ThrottledLogger",
     "UserError",
     "field",
+    "printable",
     "reinit_after_fork",
     "version",
 ]
@@ -188,3 +190,14 @@ class RecentKeys:
         if len(self._recent) >= self._capacity:
             self._older, self._recent = self._recent, set()
         return False
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (C0 including newline and tab, DEL, C1)
+    written as a `\\xNN` escape: text from a log or a span (model, provider and session
+    names, paths) shown on a terminal can then never drive it (no escape sequences, no
+    cursor moves, no line breaks)."""
+    return text.translate(_CONTROL)

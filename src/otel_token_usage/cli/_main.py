@@ -10,15 +10,13 @@ person can meet end in one line on stderr and a non-zero exit status, never a tr
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from otel_token_usage._util import UserError, version
+from otel_token_usage._util import UserError, printable, version
 
 from ._common import EXIT_ERROR, PROG, silence_stdout
 
@@ -96,16 +94,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `token-usage` with `argv` (default: the process's); returns the exit status.
-
-    Run as the program (`argv` None), it also tunes the process's garbage collector for
-    a short run: collections are rarer, and none scan the objects still alive at exit."""
-    if argv is None:
-        # The price data alone is tens of thousands of long-lived objects, which the
-        # default pace (a collection every 700 new objects) and the exit's collections
-        # would scan again and again.
-        gc.set_threshold(100_000, 50, 100)
-        atexit.register(gc.freeze)
+    """Run `token-usage` with `argv` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     # Load only the command named (or none, for the top-level `--version` and `--help`).
     first = argv[0] if argv else ""
@@ -134,5 +123,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"{PROG}: error: {printable(' '.join(message.split()))}", file=sys.stderr)
     return EXIT_ERROR
