@@ -1,10 +1,12 @@
 """Offline analysis with DuckDB SQL: cache-hit ratio per session, cold rounds, cost per
 model, straight from the `token-usage.jsonl` files.
 
-DuckDB reads every `SESSIONS_DIR/*/token-usage.jsonl` as one table (a torn last line,
-possible after a crash, reads as an all-NULL row and is left out). Each line is one
-call; its prompt is `input_tokens + cache_read_input_tokens +
-cache_creation_input_tokens` (the first is fresh input only), so:
+DuckDB reads every `SESSIONS_DIR/*/token-usage.jsonl` as one table whose columns are
+declared with the Rust record's types (`COLUMNS`), so no field is lost and no count is
+too large, whichever file comes first. A line that does not parse (a torn last line,
+possible after a crash) or has a field of the wrong type is counted and left out. Each
+line is one call; its prompt is `input_tokens + cache_read_input_tokens +
+cache_creation_input_tokens` (the first is fresh input only; sums are 128-bit), so:
 
 - the cache-hit ratio is `cache reads / prompt`, per session;
 - a cold round is a call whose hit ratio is under 0.5, and window functions over each
@@ -29,36 +31,26 @@ from typing import Any
 
 import duckdb
 
-from examples._common import arguments, model_rates, session_logs
+from examples._common import COLUMNS, arguments, model_rates, session_logs
 from otel_token_usage.record import LOG_FILE_NAME
 
-# The fields these queries read: fixing the columns keeps logs without the extension
-# fields (`OTEL_TOKEN_USAGE_LINE_FORMAT=seed`) readable, as NULLs.
-COLUMNS = {
-    "ts": "VARCHAR",
-    "session_id": "VARCHAR",
-    "model": "VARCHAR",
-    "provider": "VARCHAR",
-    "cache_creation_input_tokens": "UBIGINT",
-    "cache_read_input_tokens": "UBIGINT",
-    "input_tokens": "UBIGINT",
-    "output_tokens": "UBIGINT",
-    "summary_tokens": "UINTEGER",
-    "truncation_occurred": "BOOLEAN",
-    "segments_removed": "UBIGINT",
-    "cache_creation_1h_input_tokens": "UBIGINT",
-}
+SEED_COLUMNS = list(COLUMNS)[:20]  # the Rust fields, which every line must have
 
-CALLS = """
+# A line is used when each of the twenty Rust fields has a value of its type and `ts` is
+# a time: `ignore_errors` turns a line that does not parse (a torn last line) into a row
+# of NULLs, and a value of the wrong type or out of range into one NULL. Sums are HUGEINT
+# (128-bit), so adding u64 counts cannot overflow.
+CALLS = f"""
 CREATE VIEW calls AS
 SELECT
     *,
-    input_tokens + cache_read_input_tokens + cache_creation_input_tokens AS prompt_tokens,
+    input_tokens::HUGEINT + cache_read_input_tokens + cache_creation_input_tokens
+        AS prompt_tokens,
     least(coalesce(cache_creation_1h_input_tokens, 0), cache_creation_input_tokens)
         AS write_1h_tokens,
-    epoch(CAST(ts AS TIMESTAMPTZ)) AS epoch_s
-FROM lines
-WHERE session_id IS NOT NULL
+    epoch(called_at) AS epoch_s
+FROM (SELECT *, try_cast(ts AS TIMESTAMPTZ) AS called_at FROM lines)
+WHERE called_at IS NOT NULL AND {" AND ".join(f"{name} IS NOT NULL" for name in SEED_COLUMNS)}
 """
 
 ROUNDS = """
@@ -138,14 +130,30 @@ TITLES = {
 }
 
 
-def connect(sessions_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with the views `calls` and `rounds` over the session logs
-    and the table `prices`."""
-    con = duckdb.connect()
+def open_logs(con: duckdb.DuckDBPyConnection, sessions_dir: Path) -> None:
+    """The views `lines` (every line of `SESSIONS_DIR/*/token-usage.jsonl`, typed by
+    `COLUMNS`, declared rather than sampled) and `calls` (the lines that are whole
+    calls) on `con`, whose time zone becomes UTC (the days of the logs are UTC days)."""
+    con.execute("SET TimeZone = 'UTC'")
     pattern = str(sessions_dir / "*" / LOG_FILE_NAME)
     lines = con.read_json(pattern, format="newline_delimited", columns=COLUMNS, ignore_errors=True)
     lines.create_view("lines")
     con.execute(CALLS)
+
+
+def skipped_lines(con: duckdb.DuckDBPyConnection) -> int:
+    """How many lines `calls` leaves out."""
+    ((skipped,),) = con.sql(
+        "SELECT (SELECT count(*) FROM lines) - (SELECT count(*) FROM calls)"
+    ).fetchall()
+    return int(skipped)
+
+
+def connect(sessions_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the views `lines`, `calls` and `rounds` over the
+    session logs and the table `prices`."""
+    con = duckdb.connect()
+    open_logs(con, sessions_dir)
     con.execute(ROUNDS)
     con.execute(
         "CREATE TABLE prices (provider VARCHAR, model VARCHAR, input DOUBLE, "
@@ -158,12 +166,14 @@ def connect(sessions_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def results(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
-    """Every query's rows, as dicts."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def results(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Every query's rows, as dicts (integers exact, HUGEINT sums as Python ints), and
+    the number of lines skipped."""
+    out: dict[str, Any] = {}
     for name, query in QUERIES.items():
         relation = con.sql(query)
         out[name] = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    out["skipped"] = skipped_lines(con)
     return out
 
 
@@ -177,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(results(con), indent=2))
         return
-    print(f"{len(logs)} session logs under {args.sessions_dir}\n")
+    skipped = skipped_lines(con)
+    print(f"{len(logs)} session logs under {args.sessions_dir}, {skipped} lines skipped\n")
     for name, query in QUERIES.items():
         print(f"{TITLES[name]}:")
         print(con.sql(query))

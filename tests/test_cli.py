@@ -8,14 +8,13 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_token_usage.record import SEED_FIELDS
 
-from .helpers import log_line
+from .helpers import log_line, run_cli
 
 REPORT_KEYS = {
     "session_id",
@@ -46,17 +45,7 @@ def rec(
     return log_line(ts, session, model=model, fresh=fresh, read=read, write=write, out=out)
 
 
-def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
-    return subprocess.run(
-        [sys.executable, "-m", "otel_token_usage", *map(str, args)],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+run = run_cli
 
 
 @pytest.fixture
@@ -204,7 +193,7 @@ def test_validate_reports_each_bad_line_and_exits_non_zero(root: Path, tmp_path:
     line = rec("2026-06-15T10:00:00.000Z", "s", fresh=1)
     strict.write_text(line + line.replace('"budget_limit":0,', ""))
     bad = run("validate", strict)
-    assert bad.returncode == 1 and f"{strict}:2: budget_limit" in bad.stdout
+    assert bad.returncode == 1 and f"{strict}:2: " in bad.stdout and "budget_limit" in bad.stdout
     clean = run("validate", root / "b")
     assert clean.returncode == 0 and "1 valid, 0 invalid" in clean.stdout
 

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from otel_token_usage._util import printable
+
 from ._reader import AnalysisError
 from ._timeline import REASONS, SessionCache, TimelineRow
 
@@ -110,9 +112,9 @@ def _draw(
     figure = figure_class(figsize=(min(max(8.0, count * 0.12), 24.0), 4.8), dpi=110)
     axes = figure.add_subplot()
     x = [row.index for row in rows]
-    fresh = [row.input_tokens for row in rows]
-    read = [row.cache_read_input_tokens for row in rows]
-    write = [row.cache_creation_input_tokens for row in rows]
+    fresh = [row.tokens.input_tokens for row in rows]
+    read = [row.tokens.cache_read_input_tokens for row in rows]
+    write = [row.tokens.cache_creation_input_tokens for row in rows]
     below_write = [f + r for f, r in zip(fresh, read, strict=True)]
     if count <= _BAR_LIMIT:
         axes.bar(x, fresh, width=0.85, color=_COLORS["fresh"], label="fresh input")
@@ -180,10 +182,11 @@ def _draw(
         fontsize=8,
         frameon=False,
     )
-    title = f"session {session}: {count} calls"
+    title = f"session {printable(session)}: {count} calls"
     if summary is not None:
-        title += f", {summary.cold_rounds} cold, TTL {'1h' if summary.wrote_1h else '5m'}"
-    axes.set_title(title, fontsize=10)
+        title += f", {summary.cold_rounds} cold, {summary.ttl_label}"
+    # A `$` would start matplotlib's math mode; the title is plain text.
+    axes.set_title(title.replace("$", r"\$"), fontsize=10)
     figure.tight_layout()
     return figure
 

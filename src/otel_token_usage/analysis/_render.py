@@ -1,7 +1,12 @@
 """Writing reports, cost tables and cache timelines as a table (for people), JSON or CSV.
 
-JSON and CSV carry every field at full precision; the table rounds for reading. Rows of
-a timeline are written as they come, so a long session streams through.
+JSON and CSV carry every field at full precision: counts are exact integers however large
+(JSON is written by msgspec, which has no 64-bit limit). The table rounds for reading and
+shows names from the logs with their control characters escaped, so log content never
+drives the terminal. Costs are those of the calls with a known price; where some calls
+have none, the table marks the cost with `*` and says below how many calls and tokens are
+left out, and JSON and CSV give `unpriced_calls` and `unpriced_tokens`. Rows of a
+timeline are written as they come, so a long session streams through.
 """
 
 from __future__ import annotations
@@ -11,36 +16,40 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TextIO
 
-import orjson
+import msgspec
 
+from otel_token_usage._util import printable
 from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import TOKEN_KINDS, TokenCounts
 
+from ._line import ts_text, utc_day
 from ._summary import Report, Summary
 from ._timeline import SessionCache, TimelineRow
 
 __all__ = ["OutputFormat", "cost_rows", "write_costs", "write_report", "write_timeline"]
 
 OutputFormat = Literal["table", "json", "csv"]
-_JSON = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+_LABELS = TokenCounts.labels()
+_UNPRICED_MARK = "*"
+
+
+def dump_json(value: Any) -> str:
+    """`value` as indented JSON with a final newline; integers exact at any size."""
+    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n"
 
 
 def write_report(report: Report, fmt: OutputFormat, out: TextIO) -> None:
     """Write `report` in `fmt`; JSON is `Report.as_dict()`."""
     if fmt == "json":
-        out.write(orjson.dumps(report.as_dict(), option=_JSON).decode())
+        out.write(dump_json(report.as_dict()))
         return
     if fmt == "csv":
         _write_csv(out, report.by, [g.as_dict() for g in report.groups], report.total.as_dict())
         return
-    label = {"session": "session", "model": "model", "day": "day"}[report.by]
     headers = [
-        label,
+        report.by,
         "calls",
-        "input",
-        "cache read",
-        "cache write",
-        "output",
-        "thinking",
+        *_LABELS.values(),
         "prompt",
         "hit",
         "payback",
@@ -53,33 +62,50 @@ def write_report(report: Report, fmt: OutputFormat, out: TextIO) -> None:
     rows = [[_label(g, report.by), *_summary_cells(g)] for g in report.groups]
     rows.append(["TOTAL", *_summary_cells(report.total)])
     _write_table(out, headers, rows)
+    _unpriced_note(out, report)
 
 
 def _label(summary: Summary, by: str) -> str:
     if by == "model":
-        return f"{summary.provider}/{summary.model}"
+        return printable(f"{summary.provider}/{summary.model}")
     if by == "day":
         return summary.day or "?"
-    return summary.session_id or "?"
+    return printable(summary.session_id or "?")
 
 
 def _summary_cells(s: Summary) -> list[str]:
+    tokens = s.tokens
     return [
         _int(s.calls),
-        _int(s.input_tokens),
-        _int(s.cache_read_input_tokens),
-        _int(s.cache_creation_input_tokens),
-        _int(s.output_tokens),
-        _int(s.thinking_tokens),
-        _int(s.prompt_tokens),
+        *(_int(getattr(tokens, kind)) for kind in TOKEN_KINDS),
+        _int(tokens.prompt_tokens),
         _pct(s.cache_hit_ratio),
         "-" if s.cache_write_payback is None else f"{s.cache_write_payback:.1f}x",
         _pct(s.thinking_share),
-        _usd(s.cost_usd),
-        _usd(s.no_cache_cost_usd),
-        _usd(s.saving_usd),
+        *(_cost_cell(value, s.unpriced_calls) for value in (s.cost_usd, s.no_cache_cost_usd)),
+        _cost_cell(s.saving_usd, s.unpriced_calls),
         _int(s.bad_lines),
     ]
+
+
+def _cost_cell(value: Decimal | float | None, unpriced_calls: int) -> str:
+    if value is None:
+        return "?"
+    return _usd(value) + (_UNPRICED_MARK if unpriced_calls else "")
+
+
+def _unpriced_note(out: TextIO, report: Report) -> None:
+    total = report.total
+    if not total.unpriced_calls:
+        return
+    models = ", ".join(
+        printable(f"{provider}/{model}") for provider, model in sorted(report.unknown_prices)
+    )
+    out.write(
+        f"{_UNPRICED_MARK} priced calls only: {_int(total.unpriced_calls)} calls "
+        f"({_int(total.unpriced_tokens)} tokens) have no known price ({models}); "
+        "? = none has one\n"
+    )
 
 
 def cost_rows(report: Report, book: PriceBook) -> list[dict[str, Any]]:
@@ -88,9 +114,10 @@ def cost_rows(report: Report, book: PriceBook) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for group in report.groups:
         provider, model = group.provider or "", group.model or ""
-        price = book.price(provider, model, (group.last_ts or "1970-01-01")[:10])
+        day = utc_day(group.last_ts) if group.last_ts is not None else "1970-01-01"
+        price = book.price(provider, model, day)
         rates = price.tiers[0] if price is not None else None
-        hour = group.cache_creation_1h_input_tokens
+        tokens = group.tokens
         rows.append(
             {
                 "provider": provider,
@@ -99,11 +126,12 @@ def cost_rows(report: Report, book: PriceBook) -> list[dict[str, Any]]:
                 "price_source": None if price is None else price.source,
                 "tiered": bool(price and price.thresholds),
                 "calls": group.calls,
-                "input_tokens": group.input_tokens,
-                "cache_read_input_tokens": group.cache_read_input_tokens,
-                "cache_write_5m_input_tokens": group.cache_creation_input_tokens - hour,
-                "cache_write_1h_input_tokens": hour,
-                "output_tokens": group.output_tokens,
+                "input_tokens": tokens.input_tokens,
+                "cache_read_input_tokens": tokens.cache_read_input_tokens,
+                "cache_write_5m_input_tokens": tokens.cache_creation_5m_input_tokens,
+                "cache_write_1h_input_tokens": tokens.cache_creation_input_tokens
+                - tokens.cache_creation_5m_input_tokens,
+                "output_tokens": tokens.output_tokens,
                 "input_mtok": _rate(rates, "input"),
                 "cache_read_mtok": _rate(rates, "cache_read"),
                 "cache_write_5m_mtok": _rate(rates, "cache_write_5m"),
@@ -112,6 +140,8 @@ def cost_rows(report: Report, book: PriceBook) -> list[dict[str, Any]]:
                 "cost_usd": _float(group.cost_usd),
                 "no_cache_cost_usd": _float(group.no_cache_cost_usd),
                 "saving_usd": _float(group.saving_usd),
+                "unpriced_calls": group.unpriced_calls,
+                "unpriced_tokens": group.unpriced_tokens,
             }
         )
     return rows
@@ -125,9 +155,11 @@ def write_costs(report: Report, book: PriceBook, fmt: OutputFormat, out: TextIO)
         "cost_usd": _float(report.total.cost_usd),
         "no_cache_cost_usd": _float(report.total.no_cache_cost_usd),
         "saving_usd": _float(report.total.saving_usd),
+        "unpriced_calls": report.total.unpriced_calls,
+        "unpriced_tokens": report.total.unpriced_tokens,
     }
     if fmt == "json":
-        out.write(orjson.dumps({"models": rows, "total": total}, option=_JSON).decode())
+        out.write(dump_json({"models": rows, "total": total}))
         return
     if fmt == "csv":
         _write_csv(out, "model", rows, total)
@@ -151,7 +183,7 @@ def write_costs(report: Report, book: PriceBook, fmt: OutputFormat, out: TextIO)
     ]
     table = [
         [
-            f"{r['provider']}/{r['model']}" + ("*" if r["tiered"] else ""),
+            printable(f"{r['provider']}/{r['model']}") + ("+" if r["tiered"] else ""),
             _int(r["calls"]),
             _int(r["input_tokens"]),
             _int(r["cache_read_input_tokens"]),
@@ -168,9 +200,7 @@ def write_costs(report: Report, book: PriceBook, fmt: OutputFormat, out: TextIO)
                     "output_mtok",
                 )
             ),
-            _usd(r["cost_usd"]),
-            _usd(r["no_cache_cost_usd"]),
-            _usd(r["saving_usd"]),
+            *(_cost_cell(r[k], r["unpriced_calls"]) for k in _COSTS),
         ]
         for r in rows
     ]
@@ -180,14 +210,16 @@ def write_costs(report: Report, book: PriceBook, fmt: OutputFormat, out: TextIO)
             "TOTAL",
             _int(report.total.calls),
             *blank[:10],
-            _usd(total["cost_usd"]),
-            _usd(total["no_cache_cost_usd"]),
-            _usd(total["saving_usd"]),
+            *(_cost_cell(total[k], report.total.unpriced_calls) for k in _COSTS),
         ]
     )
     _write_table(out, headers, table)
     if any(r["tiered"] for r in rows):
-        out.write("* tiered by prompt size; base-tier rates shown, each call billed in its tier\n")
+        out.write("+ tiered by prompt size; base-tier rates shown, each call billed in its tier\n")
+    _unpriced_note(out, report)
+
+
+_COSTS = ("cost_usd", "no_cache_cost_usd", "saving_usd")
 
 
 _ROW_KEYS = (
@@ -196,10 +228,7 @@ _ROW_KEYS = (
     "ts",
     "gap_s",
     "model",
-    "prompt_tokens",
-    "input_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
+    *TokenCounts().as_dict(),
     "cache_hit_ratio",
     "cold",
     "reason",
@@ -222,7 +251,7 @@ def write_timeline(
         out.write("[")
         for row in rows:
             out.write(",\n  " if count else "\n  ")
-            out.write(orjson.dumps(row.as_dict()).decode())
+            out.write(msgspec.json.encode(row.as_dict()).decode())
             count += 1
         out.write("\n]\n" if count else "]\n")
         return count
@@ -239,7 +268,7 @@ def write_timeline(
     for row in rows:
         if row.session_id != current:
             current = row.session_id
-            out.write(f"\nsession {current}\n")
+            out.write(f"\nsession {printable(current)}\n")
             out.write(
                 line.format(
                     "#",
@@ -258,12 +287,12 @@ def write_timeline(
         out.write(
             line.format(
                 row.index,
-                row.ts,
+                ts_text(row.ts),
                 _gap(row.gap_s),
-                _int(row.prompt_tokens),
-                _int(row.input_tokens),
-                _int(row.cache_read_input_tokens),
-                _int(row.cache_creation_input_tokens),
+                _int(row.tokens.prompt_tokens),
+                _int(row.tokens.input_tokens),
+                _int(row.tokens.cache_read_input_tokens),
+                _int(row.tokens.cache_creation_input_tokens),
                 _pct(row.cache_hit_ratio),
                 row.reason or "",
                 "" if row.rounds_to_warm is None else row.rounds_to_warm,
@@ -273,17 +302,26 @@ def write_timeline(
         )
         count += 1
     for session in sessions():
-        reasons = ", ".join(f"{k} {v}" for k, v in session.reasons.items() if v)
-        mean = session.mean_rounds_to_warm
-        out.write(
-            f"\nsession {session.session_id}: {session.calls} calls, "
-            f"{session.cold_rounds} cold ({reasons or 'none'}); TTL "
-            f"{'1h' if session.wrote_1h else '5m'}; warm again after "
-            f"{'-' if mean is None else f'{mean:.1f}'} rounds on average"
-            f"{f', never for {session.never_warm_again}' if session.never_warm_again else ''}"
-            f"; cold rounds cost ${_usd(session.extra_cost_usd)} extra\n"
-        )
+        out.write(f"\n{session_line(session)}\n")
     return count
+
+
+def session_line(session: SessionCache) -> str:
+    """A session's cache summary in one line, for people (names escaped)."""
+    reasons = ", ".join(f"{k} {v}" for k, v in session.reasons.items() if v)
+    mean = session.mean_rounds_to_warm
+    never = session.never_warm_again
+    extra = session.extra_cost_usd
+    unpriced = session.unpriced_cold_rounds
+    cost = "?" if extra is None else f"${_usd(extra)}"
+    if unpriced and extra is not None:
+        cost += f" (and {unpriced} cold rounds without a known price)"
+    return (
+        f"session {printable(session.session_id)}: {session.calls} calls, "
+        f"{session.cold_rounds} cold ({reasons or 'none'}); {session.ttl_label}; warm again "
+        f"after {'-' if mean is None else f'{mean:.1f}'} rounds on average"
+        f"{f', never for {never}' if never else ''}; cold rounds cost {cost} extra"
+    )
 
 
 def _write_csv(out: TextIO, kind: str, rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
@@ -318,6 +356,7 @@ def _write_table(out: TextIO, headers: list[str], rows: list[list[str]]) -> None
 
 
 def _int(value: int) -> str:
+    # Python ints: exact at any size.
     return f"{value:,}"
 
 

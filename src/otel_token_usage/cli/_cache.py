@@ -38,5 +38,4 @@ def run(args: argparse.Namespace) -> int:
     write_timeline(rows, lambda: timeline.sessions, args.format, sys.stdout)
     if not timeline.sessions:
         raise AnalysisError(no_calls(args, bad))
-    warn_bad(bad)
-    return 0
+    return warn_bad(bad)

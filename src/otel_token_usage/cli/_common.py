@@ -8,21 +8,25 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
+from otel_token_usage._util import printable
 from otel_token_usage.analysis import (
     DEFAULT_THRESHOLD,
     BadLines,
     CacheTimeline,
     Call,
     find_logs,
+    parse_time,
     read_calls,
 )
 from otel_token_usage.pricing import PriceBook
 
 PROG = "token-usage"
 EXIT_BAD_LINES = 1
+EXIT_UNREADABLE = 1
+"""Exit status when a directory or log could not be read (the rest was analysed)."""
 EXIT_ERROR = 2
 
 
@@ -53,7 +57,8 @@ def range_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since",
         type=moment,
-        help="only calls at or after this time (RFC 3339 or YYYY-MM-DD, UTC if no offset)",
+        help="only calls at or after this time (RFC 3339 or YYYY-MM-DD, UTC if no offset; "
+        "compared as instants, whatever offset a line's ts has)",
     )
     parser.add_argument("--until", type=moment, help="only calls before this time")
 
@@ -84,19 +89,27 @@ def open_timeline(args: argparse.Namespace) -> tuple[CacheTimeline, BadLines, It
 
 
 def warn(message: str, stream: TextIO | None = None) -> None:
-    print(f"{PROG}: {message}", file=stream or sys.stderr)
+    """One line on stderr; control characters (from log content) escaped."""
+    print(f"{PROG}: {printable(message)}", file=stream or sys.stderr)
 
 
-def warn_bad(bad: BadLines) -> None:
-    if not bad.count:
-        return
-    shown = "; ".join(str(item) for item in bad.samples[:3])
-    more = f" (and {bad.count - 3} more)" if bad.count > 3 else ""
-    what = "line that is not a record" if bad.count == 1 else "lines that are not records"
-    warn(f"skipped {bad.count} {what}: {shown}{more}")
+def warn_bad(bad: BadLines) -> int:
+    """Warn of skipped lines and of each unreadable path; the exit status that follows
+    (`EXIT_UNREADABLE` when something could not be read, else 0)."""
+    for where in bad.unreadable:
+        warn(f"skipped, cannot be read: {where}")
+    if bad.count:
+        shown = "; ".join(str(item) for item in bad.samples[:3])
+        more = f" (and {bad.count - 3} more)" if bad.count > 3 else ""
+        what = "line that is not a record" if bad.count == 1 else "lines that are not records"
+        warn(f"skipped {bad.count} {what}: {shown}{more}")
+    return EXIT_UNREADABLE if bad.unreadable else 0
 
 
 def no_calls(args: argparse.Namespace, bad: BadLines) -> str:
+    if bad.unreadable and not bad.count:
+        more = f" (and {len(bad.unreadable) - 1} more)" if len(bad.unreadable) > 1 else ""
+        return f"nothing could be read: {bad.unreadable[0]}{more}"
     if args.session is not None:
         return f"{args.path}: no calls of session {args.session!r}"
     if bad.count:
@@ -127,18 +140,13 @@ def duration(text: str) -> int:
     return round(float(match.group(1)) * factor)
 
 
-def moment(text: str) -> str:
+def moment(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text.strip().replace("z", "Z"))
+        return parse_time(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a time: {text!r} (use RFC 3339, e.g. 2026-06-15T10:00:00Z, or 2026-06-15)"
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
-    # The log's own `ts` form, so that times compare as strings.
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def ratio(text: str) -> float:

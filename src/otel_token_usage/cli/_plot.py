@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
     rows = list(timeline.rows(calls))
     if not rows:
         raise AnalysisError(no_calls(args, bad))
-    warn_bad(bad)
+    status = warn_bad(bad)
     sessions = {s.session_id: s for s in timeline.sessions}
     for path in plot_timelines(rows, sessions, args.output, threshold=args.threshold):
         print(path)
-    return 0
+    return status

@@ -57,11 +57,10 @@ def _summarize(args: argparse.Namespace, by: GroupBy) -> tuple[Report, PriceBook
         jobs=args.jobs,
         progress=True,
     )
-    warn_bad(report.bad)
     for (provider, model), calls in sorted(report.unknown_prices.items()):
         warn(
-            f"no price known for {provider}/{model} ({calls} calls): its cost is shown as "
-            "unknown; add it with --prices FILE"
+            f"no price known for {provider}/{model} ({calls} calls): the costs shown leave "
+            "them out (see unpriced_calls); add a price with --prices FILE"
         )
     return report, book
 
@@ -69,10 +68,10 @@ def _summarize(args: argparse.Namespace, by: GroupBy) -> tuple[Report, PriceBook
 def run_report(args: argparse.Namespace) -> int:
     report, _book_used = _summarize(args, args.by)
     write_report(report, args.format, sys.stdout)
-    return 0
+    return warn_bad(report.bad)
 
 
 def run_cost(args: argparse.Namespace) -> int:
     report, book = _summarize(args, "model")
     write_costs(report, book, args.format, sys.stdout)
-    return 0
+    return warn_bad(report.bad)

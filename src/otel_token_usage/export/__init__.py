@@ -4,6 +4,8 @@
   record (`extract_record`, `record_line`), appends it to its session's log through
   `SessionLogWriter`, and records token metrics (`TokenMetrics`).
 - `SessionSpanProcessor`: stamps the current `session()` onto LLM spans as they start.
+- `TokenUsageSampler` + `TokenUsageSpanProcessor`: every LLM call a line whatever the
+  trace sampling (the sampler records dropped LLM spans, the processor exports them).
 - `ExporterSettings`: keyword argument > `OTEL_TOKEN_USAGE_*` variable > default.
 
 Nothing here imports the reading side (`analysis`, `ingest`, `cli`).
@@ -14,6 +16,8 @@ from __future__ import annotations
 from ._exporter import TokenUsageSpanExporter
 from ._extract import extract_line, extract_record, record_line, span_attributes
 from ._metrics import TokenMetrics
+from ._processor import TokenUsageSpanProcessor
+from ._sampling import TokenUsageSampler
 from ._session_processor import SessionSpanProcessor
 from ._settings import ENV_PREFIX, ExporterSettings, LineFormat
 from ._storage import SessionLogWriter
@@ -25,7 +29,9 @@ __all__ = [
     "SessionLogWriter",
     "SessionSpanProcessor",
     "TokenMetrics",
+    "TokenUsageSampler",
     "TokenUsageSpanExporter",
+    "TokenUsageSpanProcessor",
     "extract_line",
     "extract_record",
     "record_line",

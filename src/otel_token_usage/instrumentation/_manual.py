@@ -10,7 +10,7 @@
         call.record_response(id=completion.id, model=completion.model)
 
 The span is an `LLMCallSpan` (name `"{operation} {model}"`, kind CLIENT, the GenAI
-attributes of DESIGN.md section 3), current for the block, so spans started inside it
+attributes the README lists), current for the block, so spans started inside it
 (the Anthropic SDK's own span, HTTP client spans) are its children. A
 `SessionSpanProcessor` stamps the current `session()` onto it like onto any LLM span.
 """
@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import importlib.metadata
 import logging
-from collections.abc import Mapping
 from types import TracebackType
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, Tracer, TracerProvider
 
-from otel_token_usage._util import ThrottledLogger
+from otel_token_usage._util import ThrottledLogger, field, version
 from otel_token_usage.instrumentation._span import LLMCallSpan
 from otel_token_usage.instrumentation.usage import Usage
 from otel_token_usage.semconv import UNKNOWN
@@ -42,20 +40,10 @@ _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
 
 
-def _scope_version() -> str | None:
-    try:
-        return importlib.metadata.version("otel-token-usage")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-_VERSION = _scope_version()
-
-
 @functools.cache
 def _global_tracer() -> Tracer:
     # Before a global provider is set this is a proxy that follows it once it is.
-    return trace.get_tracer(SCOPE_NAME, _VERSION)
+    return trace.get_tracer(SCOPE_NAME, version())
 
 
 class LLMCall:
@@ -165,11 +153,14 @@ class LLMCall:
     # recording
 
     def record_usage(self, usage: object) -> Usage | None:
-        """Set the call's usage from an Anthropic `Usage`, an OpenAI `CompletionUsage` or
-        `ResponseUsage`, a mapping with their field names, or a `Usage`.
+        """Set the call's usage from a provider's usage object or its dict form (an
+        Anthropic `Usage`, an OpenAI `CompletionUsage` or `ResponseUsage` and the
+        OpenAI-compatible providers' variants, a Gemini `usage_metadata`, a Bedrock
+        Converse `usage` dict), or a `Usage`.
 
         Replaces earlier usage (a stream's counts are cumulative). Returns the normalised
-        `Usage`, or None when nothing was recorded. Never raises.
+        `Usage`, or None when nothing was recorded: a usage of no known shape is logged
+        (throttled, naming its fields), never written as zeros. Never raises.
         """
         call = self._live()
         return None if call is None else call.record_usage(usage)
@@ -187,15 +178,20 @@ class LLMCall:
 
     def record(self, response: object) -> None:
         """Record id, model and usage of a whole response: an Anthropic `Message`, an
-        OpenAI `ChatCompletion` or `Response`, or a mapping of the same shape (their
-        `id`, `model` and `usage`). What is missing is left out. Never raises."""
+        OpenAI `ChatCompletion` or `Response` (`id`, `model`, `usage`), a Gemini
+        `GenerateContentResponse` (`response_id`, `model_version`, `usage_metadata`), a
+        Bedrock Converse response dict (`usage`, `ResponseMetadata.RequestId`), or a
+        mapping of any of these shapes. What is missing is left out. Never raises."""
         call = self._live()
         if call is None:
             return
-        usage = _field(response, "usage")
+        usage = _first(response, _USAGE_FIELDS)
         if usage is not None:
             call.record_usage(usage)
-        self.record_response(id=_field(response, "id"), model=_field(response, "model"))
+        response_id = _first(response, _ID_FIELDS)
+        if response_id is None:  # Bedrock: the request id is the only id it gives
+            response_id = field(field(response, "ResponseMetadata"), "RequestId")
+        self.record_response(id=response_id, model=_first(response, _MODEL_FIELDS))
 
     @property
     def span(self) -> Span:
@@ -220,7 +216,7 @@ class LLMCall:
             if provider is None:
                 tracer = _global_tracer()
             else:
-                tracer = provider.get_tracer(SCOPE_NAME, _VERSION)
+                tracer = provider.get_tracer(SCOPE_NAME, version())
             return self._new_span(tracer)
         except Exception as exc:  # noqa: BLE001
             _warn.warning("start", "llm_call: could not start a span: %s", exc)
@@ -261,6 +257,19 @@ def llm_call(
     )
 
 
+_USAGE_FIELDS = ("usage", "usage_metadata", "usageMetadata")
+_ID_FIELDS = ("id", "response_id", "responseId")
+_MODEL_FIELDS = ("model", "model_version", "modelVersion")
+
+
+def _first(response: object, names: tuple[str, ...]) -> object:
+    for name in names:
+        value = field(response, name)
+        if value is not None:
+            return value
+    return None
+
+
 def _text(name: str, value: object, default: str) -> str:
     if isinstance(value, str) and value:
         return value
@@ -275,12 +284,3 @@ def _message_count(value: object) -> int | None:
         return value
     _warn.warning("count", "llm_call: message_count=%r is not an int >= 0; ignored", value)
     return None
-
-
-def _field(obj: object, name: str) -> object:
-    try:
-        if isinstance(obj, Mapping):
-            return obj.get(name)
-        return getattr(obj, name, None)
-    except Exception:  # noqa: BLE001 - the user's object may raise on access
-        return None

@@ -1,7 +1,7 @@
 """The one place that starts, fills and ends the span of an LLM call.
 
 The manual `llm_call` API and every instrumentor go through `LLMCallSpan`, so span
-name, kind and attribute names are decided once (DESIGN.md section 3): span name
+name, kind and attribute names are decided once: span name
 `"{operation} {request_model}"`, kind CLIENT, GenAI convention attributes, usage via
 `usage.Usage.attributes()`. Nothing here raises into the caller: a failure to record is
 logged (throttled) and the call goes on.
@@ -37,7 +37,7 @@ class LLMCallSpan:
     """The span of one LLM call: started with the request's attributes, given the
     response's, ended exactly once (later `end()` calls do nothing)."""
 
-    __slots__ = ("_ended", "span", "usage")
+    __slots__ = ("_ended", "provider", "span", "usage")
 
     def __init__(
         self,
@@ -68,14 +68,18 @@ class LLMCallSpan:
             kind=SpanKind.CLIENT,
             attributes=start,
         )
+        self.provider = provider
         self.usage: Usage | None = None
         self._ended = False
 
     def record_usage(self, usage: object) -> Usage | None:
         """Set usage from a provider usage object, a mapping or a `Usage`; replaces any
-        earlier usage (streamed counts are cumulative). Never raises."""
+        earlier usage (streamed counts are cumulative). A usage of no known shape is not
+        recorded (None; `normalize_usage` says why). Never raises."""
         try:
-            normalized = usage if isinstance(usage, Usage) else normalize_usage(usage)
+            normalized = normalize_usage(usage, self.provider)
+            if normalized is None:
+                return None
             self.usage = normalized
             self.span.set_attributes(normalized.attributes())
             return normalized

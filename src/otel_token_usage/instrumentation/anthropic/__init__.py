@@ -2,14 +2,14 @@
 
 Wraps, sync and async, `Messages.create` (JSON and `stream=True`) and
 `Messages.stream(...)`. Each call becomes one CLIENT span "chat {model}" through
-`LLMCallSpan` (DESIGN.md section 3): provider, request model, message count (the
+`LLMCallSpan`: provider, request model, message count (the
 current `session()`'s when it gives one, else the number of request messages),
 response id and model, and usage normalised by `usage.normalize_usage` (inclusive
 input, cache read/write with the 5m/1h split, thinking tokens).
 
 Native tracing: where the client will emit the SDK's own `anthropic.messages.create`
 span for the call, we add no second span and pass the call through untouched (the rule
-is in `_anthropic_native`). That is decided per call, so clients built with
+is in `_anthropic_compat`). That is decided per call, so clients built with
 `open_telemetry=False` (or under `ANTHROPIC_OPEN_TELEMETRY=false`, or on SDKs that do not
 trace) get our span while natively traced clients in the same process keep theirs.
 
@@ -25,7 +25,6 @@ unless `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from functools import partial
@@ -40,10 +39,13 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
 from otel_token_usage._session import current_session
-from otel_token_usage._util import ThrottledLogger
+from otel_token_usage._util import ThrottledLogger, version
 from otel_token_usage.instrumentation._span import LLMCallSpan, capture_content
 from otel_token_usage.instrumentation._stream import AsyncStreamProxy, StreamProxy
-from otel_token_usage.instrumentation.anthropic._anthropic_compat import native_span_expected
+from otel_token_usage.instrumentation.anthropic._anthropic_compat import (
+    native_span_expected,
+    platform_provider,
+)
 from otel_token_usage.instrumentation.anthropic._call import AnthropicCall
 from otel_token_usage.instrumentation.anthropic._content import input_content
 from otel_token_usage.instrumentation.anthropic._stream import (
@@ -70,13 +72,6 @@ _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("otel-token-usage")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments the `anthropic` SDK so that each Messages call is one span with its
     exact usage (see the module docstring for what is covered and when we stand back).
@@ -87,15 +82,15 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     # Set by `_instrument`; BaseInstrumentor is a singleton, so no __init__ may reset it.
-    _tracer: Tracer
+    _llm_tracer: Tracer
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The SDK versions this instrumentor supports."""
         return _INSTRUMENTS
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._tracer = trace.get_tracer(
-            __name__, _version(), tracer_provider=kwargs.get("tracer_provider")
+        self._llm_tracer = trace.get_tracer(
+            __name__, version(), tracer_provider=kwargs.get("tracer_provider")
         )
         for owner, name, wrapper in _PATCHED:
             wrapt.wrap_function_wrapper(_MESSAGES_MODULE, f"{owner}.{name}", getattr(self, wrapper))
@@ -172,7 +167,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             model = request.get("model")
             capture = capture_content()
             span = LLMCallSpan(
-                self._tracer,
+                self._llm_tracer,
                 provider=_provider_name(instance),
                 request_model=model if isinstance(model, str) else "",
                 message_count=_message_count(request),
@@ -241,5 +236,4 @@ def _message_count(request: Mapping[str, Any]) -> int | None:
 
 def _provider_name(instance: object) -> str:
     # Platform clients (Bedrock, Vertex) name their provider as the conventions do.
-    name = getattr(getattr(instance, "_client", None), "_gen_ai_provider_name", None)
-    return name if isinstance(name, str) and name else _PROVIDER
+    return platform_provider(instance) or _PROVIDER

@@ -15,12 +15,11 @@ a field present in a `message_delta` replaces the value held; a field it omits k
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
 from opentelemetry.trace import use_span
 
-from otel_token_usage._util import ThrottledLogger
+from otel_token_usage._util import ThrottledLogger, field
 from otel_token_usage.instrumentation._span import LLMCallSpan
 from otel_token_usage.instrumentation.anthropic._content import StreamedContent, output_content
 
@@ -71,15 +70,15 @@ class AnthropicCall:
         """Take one raw stream event into account; every event reaches the caller
         (True). Never raises."""
         try:
-            kind = _get(event, "type")
+            kind = field(event, "type")
             if kind == "message_start":
-                message = _get(event, "message")
+                message = field(event, "message")
                 self.span.record_response(
-                    response_id=_get(message, "id"), response_model=_get(message, "model")
+                    response_id=field(message, "id"), response_model=field(message, "model")
                 )
-                self._merge(_get(message, "usage"))
+                self._merge(field(message, "usage"))
             elif kind == "message_delta":
-                self._merge(_get(event, "usage"))
+                self._merge(field(event, "usage"))
             if self._content is not None:
                 self._content.observe(kind, event)
         except Exception as exc:  # noqa: BLE001 - bookkeeping must not break the stream
@@ -91,16 +90,16 @@ class AnthropicCall:
         into account. Never raises."""
         try:
             self.span.record_response(
-                response_id=_get(message, "id"), response_model=_get(message, "model")
+                response_id=field(message, "id"), response_model=field(message, "model")
             )
-            usage = _get(message, "usage")
+            usage = field(message, "usage")
             if usage is not None:
                 self._usage.clear()
                 self._merge(usage)
             if self._content is not None:
                 self._content = None
                 self.span.span.set_attributes(
-                    output_content(_get(message, "content"), _get(message, "stop_reason"))
+                    output_content(field(message, "content"), field(message, "stop_reason"))
                 )
         except Exception as exc:  # noqa: BLE001
             _warn.warning("message", "could not read an Anthropic message: %s", exc)
@@ -127,14 +126,6 @@ class AnthropicCall:
         if usage is None:
             return
         for name in USAGE_FIELDS:
-            value = _get(usage, name)
+            value = field(usage, name)
             if value is not None:
                 self._usage[name] = value
-
-
-def _get(obj: object, name: str) -> object:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from opentelemetry.util.types import AttributeValue
 
 from otel_token_usage import semconv as a
+from otel_token_usage._util import field
 
 __all__ = ["StreamedContent", "input_content", "output_content"]
 
@@ -24,7 +25,7 @@ def input_content(request: Mapping[str, object]) -> dict[str, AttributeValue]:
     if isinstance(messages, list | tuple):
         attrs[a.GEN_AI_INPUT_MESSAGES] = _json(
             [
-                {"role": _get(message, "role"), "parts": _parts(_get(message, "content"))}
+                {"role": field(message, "role"), "parts": _parts(field(message, "content"))}
                 for message in messages
             ]
         )
@@ -62,31 +63,31 @@ class StreamedContent:
     def observe(self, kind: object, event: object) -> None:
         """Take one stream event into account (events of other kinds are ignored)."""
         if kind == "content_block_start":
-            block = _get(event, "content_block")
-            index = _get(event, "index")
+            block = field(event, "content_block")
+            index = field(event, "index")
             if isinstance(index, int):
                 self.blocks[index] = {
-                    "type": _get(block, "type"),
-                    "id": _get(block, "id"),
-                    "name": _get(block, "name"),
+                    "type": field(block, "type"),
+                    "id": field(block, "id"),
+                    "name": field(block, "name"),
                 }
                 self.pieces[index] = {
-                    field: [text] if isinstance(text := _get(block, field), str) else []
-                    for field in _STREAMED_FIELDS
+                    name: [text] if isinstance(text := field(block, name), str) else []
+                    for name in _STREAMED_FIELDS
                 }
         elif kind == "content_block_delta":
-            self._delta(_get(event, "index"), _get(event, "delta"))
+            self._delta(field(event, "index"), field(event, "delta"))
         elif kind == "message_delta":
-            self.stop_reason = _get(_get(event, "delta"), "stop_reason")
+            self.stop_reason = field(field(event, "delta"), "stop_reason")
 
     def _delta(self, index: object, delta: object) -> None:
         pieces = self.pieces.get(index) if isinstance(index, int) else None
         if pieces is None:
             return
-        for field in _STREAMED_FIELDS:
-            piece = _get(delta, field)
+        for name in _STREAMED_FIELDS:
+            piece = field(delta, name)
             if isinstance(piece, str):
-                pieces[field].append(piece)
+                pieces[name].append(piece)
 
     def attributes(self) -> dict[str, AttributeValue]:
         """The output content attribute for what arrived so far."""
@@ -114,31 +115,25 @@ def _parts(content: object) -> list[dict[str, object]]:
 
 
 def _part(block: object) -> dict[str, object]:
-    kind = _get(block, "type")
+    kind = field(block, "type")
     if kind == "text":
-        return {"type": "text", "content": _get(block, "text")}
+        return {"type": "text", "content": field(block, "text")}
     if kind in ("thinking", "redacted_thinking"):
-        return {"type": "reasoning", "content": _get(block, "thinking")}
+        return {"type": "reasoning", "content": field(block, "thinking")}
     if kind in ("tool_use", "server_tool_use"):
         return {
             "type": "tool_call",
-            "id": _get(block, "id"),
-            "name": _get(block, "name"),
-            "arguments": _get(block, "input"),
+            "id": field(block, "id"),
+            "name": field(block, "name"),
+            "arguments": field(block, "input"),
         }
     if kind == "tool_result":
         return {
             "type": "tool_call_response",
-            "id": _get(block, "tool_use_id"),
-            "response": _get(block, "content"),
+            "id": field(block, "tool_use_id"),
+            "response": field(block, "content"),
         }
     return {"type": kind if isinstance(kind, str) else "unknown"}
-
-
-def _get(obj: object, name: str) -> object:
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _json(value: object) -> str:

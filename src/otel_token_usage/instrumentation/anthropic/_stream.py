@@ -4,10 +4,13 @@
   shared `_stream.StreamProxy` / `AsyncStreamProxy`, with the `AnthropicCall` as its
   observer (see there for when the call finishes).
 - `StreamManagerProxy` / `AsyncStreamManagerProxy` wrap what `messages.stream(...)`
-  returns. The request is sent on `__enter__`, so that is where the span starts; the
-  `MessageStream` it yields reads its events from `_raw_stream`, which is replaced by a
-  stream proxy, so iteration, `text_stream`, `until_done()` and `get_final_message()`
-  all pass through the same single finish.
+  returns. The request is sent on `__enter__`, so that is where the span starts. The
+  caller gets the `MessageStream` inside a stream proxy: events it iterates are
+  observed as they pass (so a stream dropped unfinished, even without leaving the
+  `with` block, still ends its span with what arrived). Whatever the SDK reads past the
+  proxy (`text_stream`, `until_done()`, `get_final_message()`) accumulates into the
+  stream's public `current_message_snapshot`, from which the call is finished when the
+  `with` block is left, also early or by an exception.
 
 Each proxy is the wrapped object to the application (attributes, `isinstance`).
 """
@@ -17,12 +20,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-import wrapt
+from typing import Any
 
 from otel_token_usage._util import ThrottledLogger
-from otel_token_usage.instrumentation._stream import AsyncStreamProxy, StreamProxy
+from otel_token_usage.instrumentation._stream import AsyncStreamProxy, ObjectProxy, StreamProxy
 from otel_token_usage.instrumentation.anthropic._call import AnthropicCall
 
 __all__ = ["AsyncStreamManagerProxy", "StreamManagerProxy"]
@@ -30,16 +31,12 @@ __all__ = ["AsyncStreamManagerProxy", "StreamManagerProxy"]
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
 
-if TYPE_CHECKING:
-    _Proxy = wrapt.ObjectProxy[Any]
-else:  # wrapt 1.x proxies are not subscriptable at runtime
-    _Proxy = wrapt.ObjectProxy
 
 StartCall = Callable[[], AnthropicCall | None]
 """Starts the span of a call, or returns None when this call is not ours to trace."""
 
 
-class StreamManagerProxy(_Proxy):
+class StreamManagerProxy(ObjectProxy):
     """What `Messages.stream(...)` returns, with the call's span from `__enter__` on."""
 
     def __init__(self, wrapped: object, start: StartCall) -> None:
@@ -59,8 +56,7 @@ class StreamManagerProxy(_Proxy):
             call.finish(exc)
             raise
         self._self_call, self._self_stream = call, stream
-        _feed(stream, call, StreamProxy)
-        return stream
+        return StreamProxy(stream, call)
 
     def __exit__(
         self,
@@ -71,10 +67,10 @@ class StreamManagerProxy(_Proxy):
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            _settle(self._self_call, self._self_stream)
+            _settle(self._self_call, self._self_stream, exc)
 
 
-class AsyncStreamManagerProxy(_Proxy):
+class AsyncStreamManagerProxy(ObjectProxy):
     """What `AsyncMessages.stream(...)` returns, with the call's span from `__aenter__` on."""
 
     def __init__(self, wrapped: object, start: StartCall) -> None:
@@ -94,8 +90,7 @@ class AsyncStreamManagerProxy(_Proxy):
             call.finish(exc)
             raise
         self._self_call, self._self_stream = call, stream
-        _feed(stream, call, AsyncStreamProxy)
-        return stream
+        return AsyncStreamProxy(stream, call)
 
     async def __aexit__(
         self,
@@ -106,30 +101,22 @@ class AsyncStreamManagerProxy(_Proxy):
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            _settle(self._self_call, self._self_stream)
+            _settle(self._self_call, self._self_stream, exc)
 
 
-def _feed(stream: object, call: AnthropicCall, proxy: type[StreamProxy | AsyncStreamProxy]) -> None:
-    """Route a `MessageStream`'s raw events through a proxy that feeds `call`."""
-    try:
-        raw = getattr(stream, "_raw_stream", None)
-        if raw is not None:
-            # The MessageStream reads `_raw_stream` lazily, on its first event.
-            stream._raw_stream = proxy(raw, call)  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001 - then _settle reads the final snapshot
-        _warn.warning("feed", "could not observe an Anthropic message stream: %s", exc)
-
-
-def _settle(call: AnthropicCall | None, stream: object) -> None:
-    """At the manager's exit: finish a call whose events could not be observed, from the
-    stream's accumulated message. A call already finished is left alone."""
+def _settle(call: AnthropicCall | None, stream: object, error: BaseException | None) -> None:
+    """At the manager's exit: finish the call from the stream's accumulated message (the
+    public `current_message_snapshot`, which asserts until `message_start` arrived), as
+    failed if the block was left by an exception. A call already finished is left alone."""
     if call is None or call.finished:
         return
     try:
-        snapshot = getattr(stream, "_current_snapshot_or_none", None)
-        message = snapshot() if callable(snapshot) else None
-        if message is not None:
-            call.record_message(message)
+        message = stream.current_message_snapshot  # type: ignore[attr-defined]
+    except AssertionError:
+        message = None  # nothing arrived yet
     except Exception as exc:  # noqa: BLE001
-        _warn.warning("settle", "could not read an Anthropic stream's final message: %s", exc)
-    call.finish()
+        _warn.warning("settle", "could not read an Anthropic stream's message: %s", exc)
+        message = None
+    if message is not None:
+        call.record_message(message)
+    call.finish(error if isinstance(error, Exception) else None)

@@ -14,7 +14,6 @@ point `openai_token_usage`, for `opentelemetry-instrument`.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -26,7 +25,10 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer
 
+from otel_token_usage._util import version
 from otel_token_usage.instrumentation.openai._call import Api, SdkTypes, start_call
+from otel_token_usage.instrumentation.openai._openai_compat import legacy_response_type
+from otel_token_usage.instrumentation.openai._provider import provider_of
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -41,7 +43,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     Guarantees, per call:
 
-    - One CLIENT span `chat {model}` through `LLMCallSpan` (provider `openai`), with
+    - One CLIENT span `chat {model}` through `LLMCallSpan`, with the provider named
+      from the client's base URL (`_provider`: `deepseek`, `x_ai`, `groq`,
+      `mistral_ai`, `azure.ai.openai`, ...; `openai` for other hosts), with
       `token_usage.message_count` = the current session's message count, else the
       number of request messages (Chat) or input items (Responses), response id and
       model, and the usage the API reported.
@@ -71,15 +75,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from openai import AsyncStream, Stream  # noqa: PLC0415
         from openai.resources.chat import AsyncCompletions, Completions  # noqa: PLC0415
 
-        try:
-            from openai._legacy_response import LegacyAPIResponse  # noqa: PLC0415
-        except ImportError:  # pragma: no cover - present in every supported version
-            legacy: type[Any] | None = None
-        else:
-            legacy = LegacyAPIResponse
-        types = SdkTypes(Stream, AsyncStream, legacy)
+        types = SdkTypes(Stream, AsyncStream, legacy_response_type())
         tracer = trace.get_tracer(
-            __name__, _version(), tracer_provider=kwargs.get("tracer_provider")
+            __name__, version(), tracer_provider=kwargs.get("tracer_provider")
         )
         targets: list[tuple[type[Any], _Wrapper]] = [
             (Completions, _sync_wrapper(tracer, "chat", types)),
@@ -109,7 +107,7 @@ def _sync_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = start_call(tracer, api, kwargs)
+        call = start_call(tracer, api, kwargs, provider_of(instance))
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -135,7 +133,7 @@ def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        call = start_call(tracer, api, kwargs)
+        call = start_call(tracer, api, kwargs, provider_of(instance))
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -152,10 +150,3 @@ def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
         return call.finish(result, types)
 
     return wrapper
-
-
-def _version() -> str | None:
-    try:
-        return importlib.metadata.version("otel-token-usage")
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -81,8 +81,11 @@ class OpenAICall:
         return ResponseEvents(self.llm)
 
 
-def start_call(tracer: Tracer, api: Api, kwargs: dict[str, Any]) -> OpenAICall | None:
-    """Start the span of a `create` call; None (untraced) if that fails. Never raises."""
+def start_call(
+    tracer: Tracer, api: Api, kwargs: dict[str, Any], provider: str = PROVIDER
+) -> OpenAICall | None:
+    """Start the span of a `create` call to `provider`; None (untraced) if that fails.
+    Never raises."""
     try:
         stream = _truthy(kwargs.get("stream"))
         raw = _is_raw(kwargs.get("extra_headers"))
@@ -93,7 +96,7 @@ def start_call(tracer: Tracer, api: Api, kwargs: dict[str, Any]) -> OpenAICall |
         model = kwargs.get("model")
         llm = LLMCallSpan(
             tracer,
-            provider=PROVIDER,
+            provider=provider,
             request_model=model if isinstance(model, str) else "",
             message_count=_message_count(api, kwargs),
         )

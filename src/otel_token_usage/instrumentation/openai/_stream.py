@@ -19,13 +19,13 @@ lifecycle events, usage from `response.completed` (or `.incomplete` / `.failed`)
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
 
 from otel_token_usage import semconv as a
 from otel_token_usage._util import ThrottledLogger
 from otel_token_usage.instrumentation._span import LLMCallSpan
+from otel_token_usage.instrumentation.openai._openai_compat import unset_usage
 
 __all__ = ["ChatChunks", "ResponseEvents"]
 
@@ -96,7 +96,7 @@ class ChatChunks(_Observer):
                 return True
             if usage is not None and not getattr(item, "choices", None):
                 return False
-            _unset_usage(item, usage)
+            unset_usage(item, usage)
             return True
         except Exception as exc:  # noqa: BLE001
             _warn.warning("chunk", "could not read an OpenAI chat chunk: %s", exc)
@@ -135,15 +135,3 @@ class ResponseEvents(_Observer):
         except Exception as exc:  # noqa: BLE001
             _warn.warning("event", "could not read an OpenAI response event: %s", exc)
         return True
-
-
-def _unset_usage(chunk: Any, usage: object) -> None:
-    """Make `chunk.usage` look as if the server had never sent it (None and unset, so
-    `to_dict()` / `model_dump(exclude_unset=True)` match an unmodified request)."""
-    if usage is not None:
-        chunk.usage = None
-    fields_set = getattr(chunk, "model_fields_set", None)
-    if fields_set is None:  # pydantic v1
-        fields_set = getattr(chunk, "__fields_set__", None)
-    if isinstance(fields_set, set):
-        fields_set.discard("usage")
