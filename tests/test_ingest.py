@@ -492,9 +492,11 @@ def test_errors_a_person_can_meet_are_one_line(tmp_path: Path) -> None:
     proto.write_bytes(b"\x00\x00\x01\x10\x0a\x0b")
     one_line_error(cli(proto, "--sessions-dir", sessions), "format: json")
     one_line_error(cli(real, "--fallback-session", "x" * 300), "fallback_session")
-    bad = cli(real, "--follow-timeout", "soon")
-    assert bad.returncode == 2
-    assert "Traceback" not in bad.stderr
+    for option in (("--follow-timeout", "soon"), ("--shard", "2/2"), ("--max-held-ids", "0")):
+        bad = cli(real, *option)
+        assert bad.returncode == 2
+        assert "Traceback" not in bad.stderr
+        assert option[0] in bad.stderr
 
 
 def test_gzip_and_stdin_read_like_plain_files(tmp_path: Path) -> None:
