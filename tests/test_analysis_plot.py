@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import io
+from collections import deque
 from pathlib import Path
+from typing import Any
 
+import matplotlib
 import pytest
 
 from otel_token_usage.analysis import (
     AnalysisError,
+    BadLines,
     CacheTimeline,
+    SessionCache,
     find_logs,
     plot_timelines,
     read_calls,
+    timeline_items,
 )
+from otel_token_usage.analysis._plot import _draw, _round
 from otel_token_usage.analysis._progress import Progress
 
 from .helpers import log_line
@@ -23,7 +30,9 @@ def rec(ts: str, session: str, *, fresh: int, read: int = 0, write: int = 0) -> 
     return log_line(ts, session, fresh=fresh, read=read, write=write)
 
 
-def draw(tmp_path: Path, sessions: list[str], name: str, rounds: int = 12) -> list[Path]:
+def draw(
+    tmp_path: Path, sessions: list[str], name: str, rounds: int = 12, *, per_session: bool = True
+) -> list[Path]:
     lines = []
     for session in sessions:
         for i in range(rounds):
@@ -41,33 +50,76 @@ def draw(tmp_path: Path, sessions: list[str], name: str, rounds: int = 12) -> li
             )
     log = tmp_path / "token-usage.jsonl"
     log.write_text("".join(lines))
-    timeline = CacheTimeline()
-    rows = list(timeline.rows(read_calls(find_logs(log))))
-    summaries = {s.session_id: s for s in timeline.sessions}
-    return plot_timelines(rows, summaries, tmp_path / name, threshold=0.5)
+    items = timeline_items(find_logs(log), CacheTimeline(), BadLines())
+    return list(plot_timelines(items, tmp_path / name, threshold=0.5, per_session=per_session))
 
 
 def test_one_session_png_is_written_to_the_given_file(tmp_path: Path) -> None:
     """One session gives exactly the requested PNG."""
-    (written,) = draw(tmp_path, ["s1"], "out.png")
+    (written,) = draw(tmp_path, ["s1"], "out.png", per_session=False)
     assert written == tmp_path / "out.png"
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_several_sessions_get_one_file_each_or_one_page(tmp_path: Path) -> None:
-    """PNG/SVG: one file per session named after it; HTML: one page with every session."""
-    written = draw(tmp_path, ["a", "b/c"], "cache.svg")
-    assert written == [tmp_path / "cache-a.svg", tmp_path / "cache-b_c.svg"]
+    """PNG/SVG: one file per session named after it (names that clash get -2, ...); HTML:
+    one page with every session."""
+    written = draw(tmp_path, ["a", "b/c", "b_c"], "cache.svg")
+    assert written == [
+        tmp_path / "cache-a.svg",
+        tmp_path / "cache-b_c.svg",
+        tmp_path / "cache-b_c-2.svg",
+    ]
     assert all("<svg" in path.read_text() for path in written)
     (page,) = draw(tmp_path, ["a", "b"], "cache.html")
     text = page.read_text()
     assert text.count("<section>") == 2 and "session b" in text
 
 
-def test_long_sessions_are_drawn_as_areas(tmp_path: Path) -> None:
-    """Past a few hundred rounds the bars become a stacked area; the file is still written."""
-    (written,) = draw(tmp_path, ["long"], "long.png", rounds=450)
-    assert written.stat().st_size > 0
+def rounds_of(tmp_path: Path, count: int) -> tuple[list[Any], SessionCache]:
+    """`count` rounds of one session, a cold one every tenth, as the plot keeps them."""
+    lines = [
+        rec(
+            f"2026-06-15T10:{i // 60:02d}:{i % 60:02d}.000Z",
+            "s",
+            fresh=100,
+            read=0 if i % 10 == 0 else 4000,
+            write=300,
+        )
+        for i in range(count)
+    ]
+    log = tmp_path / "token-usage.jsonl"
+    log.write_text("".join(lines))
+    timeline = CacheTimeline()
+    rows = list(timeline.rows(read_calls(find_logs(log))))
+    return [_round(row) for row in rows], timeline.sessions[0]
+
+
+def test_long_sessions_are_drawn_in_bars_of_several_rounds_with_a_strip_of_cold_rounds(
+    tmp_path: Path,
+) -> None:
+    """Past 400 rounds a bar stands for several rounds (at most 400 bars, whatever the
+    length), and a strip below counts each bar's cold rounds by reason."""
+    rounds, summary = rounds_of(tmp_path, 900)
+    figure = _draw("s", deque(rounds), summary, 0.5)
+    main, strip = figure.axes[0], figure.axes[1]
+    assert len(main.patches) == 3 * 300  # fresh, read and write bars of 3 rounds each
+    assert sum(patch.get_height() for patch in strip.patches) == summary.cold_rounds == 90
+    assert "each bar: 3 rounds" in strip.get_xlabel()
+    short = _draw("s", deque(rounds[:50]), summary, 0.5)
+    assert len(short.axes) == 2  # the bars and the hit ratio over them: no strip
+    assert len(short.axes[0].patches) == 3 * 50
+
+
+def test_last_draws_only_the_last_rounds_and_says_so(tmp_path: Path) -> None:
+    """`last`: the last N rounds of each session; the title says which."""
+    rounds_of(tmp_path, 120)
+    items = timeline_items(find_logs(tmp_path / "token-usage.jsonl"), CacheTimeline(), BadLines())
+    out = tmp_path / "last.svg"
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, to read it back
+        (written,) = plot_timelines(items, out, threshold=0.5, last=20, per_session=False)
+    assert written == out
+    assert "session s: 120 calls, rounds 101-120 shown, 12 cold, TTL 5m" in out.read_text()
 
 
 def test_unknown_suffix_is_refused(tmp_path: Path) -> None:

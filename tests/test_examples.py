@@ -227,7 +227,7 @@ def test_analysis_duckdb_cost_is_token_usage_cost(analysed: tuple[Path, dict[str
         check=False,
     )
     assert done.returncode in (0, 1), done.stderr  # 1: the torn line was skipped
-    cli = {(m["provider"], m["model"]): m["cost_usd"] for m in json.loads(done.stdout)["models"]}
+    cli = {(m["provider"], m["model"]): m["cost_usd"] for m in json.loads(done.stdout)["groups"]}
     ours = {(r["provider"], r["model"]): r["cost_usd"] for r in results["cost"]}
     assert ours.keys() == cli.keys()
     for key, cost in ours.items():
