@@ -9,6 +9,7 @@ from typing import Any
 
 import matplotlib
 import pytest
+from matplotlib.patches import StepPatch
 
 from otel_token_usage.analysis import (
     AnalysisError,
@@ -103,8 +104,12 @@ def test_long_sessions_are_drawn_in_bars_of_several_rounds_with_a_strip_of_cold_
     rounds, summary = rounds_of(tmp_path, 900)
     figure = _draw("s", deque(rounds), summary, 0.5)
     main, strip = figure.axes[0], figure.axes[1]
-    assert len(main.patches) == 3 * 300  # fresh, read and write bars of 3 rounds each
-    assert sum(patch.get_height() for patch in strip.patches) == summary.cold_rounds == 90
+    # Fresh, read and write: one stepped area each, of 300 bars of 3 rounds.
+    areas = [patch for patch in main.patches if isinstance(patch, StepPatch)]
+    assert [len(area.get_data()[0]) for area in areas] == [300, 300, 300]
+    # By reason, one on the other: the top of the last is each bar's count of cold rounds.
+    *_, top = [patch for patch in strip.patches if isinstance(patch, StepPatch)]
+    assert sum(top.get_data()[0]) == summary.cold_rounds == 90
     assert "each bar: 3 rounds" in strip.get_xlabel()
     short = _draw("s", deque(rounds[:50]), summary, 0.5)
     assert len(short.axes) == 2  # the bars and the hit ratio over them: no strip

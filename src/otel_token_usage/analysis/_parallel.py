@@ -40,9 +40,9 @@ def fold_all(
     jobs: int | None,
     bar: Progress,
 ) -> Iterator[FileFold]:
-    """`fold_file` of every log, in order, with `book`'s price tiers. `jobs` worker
-    processes (default: one per CPU when the logs total 32 MB or more, else none); `bar`
-    advances as files are done."""
+    """`fold_file` of every log, in order, with `book`'s price tiers and the calls
+    `filters` select. `jobs` worker processes (default: one per CPU when the logs total
+    32 MB or more, else none); `bar` advances as files are done."""
     workers = _workers(jobs, logs, sum(log.size or 0 for log in logs))
     if workers <= 1:
         for log in logs:

@@ -17,6 +17,7 @@ reason, so that 20,000 calls still read as a picture, not as a black block.
 
 from __future__ import annotations
 
+import gc
 import html
 import io
 import re
@@ -153,6 +154,7 @@ class Pictures:
             return path
         finally:
             figure.clear()
+            gc.collect()  # a figure is a web of cycles: free it before the next
 
     def finish(self) -> Path | None:
         """End the HTML page and return it (None for other pictures)."""
@@ -217,10 +219,18 @@ def _draw(
 ) -> Figure:
     rounds = list(kept)
     size = -(-len(rounds) // _BAR_LIMIT)  # rounds per bar: 1 up to the limit
-    x, fresh, read, write, ratios = _bars(rounds, size)
+    bins = [rounds[start : start + size] for start in range(0, len(rounds), size)]
+    x = [(part[0].number + part[-1].number) / 2 for part in bins]
     width_in = min(max(8.0, len(x) * 0.12), 20.0)
-    figure = figure_class()(
-        figsize=(width_in, 5.0 if size == 1 else 6.2), dpi=110, layout="constrained"
+    height_in = 5.0 if size == 1 else 6.2
+    figure = figure_class()(figsize=(width_in, height_in), dpi=110)
+    # Fixed margins in inches (cheaper than a layout engine): labels left, legend right.
+    figure.subplots_adjust(
+        left=0.95 / width_in,
+        right=1 - 2.75 / width_in,
+        bottom=0.6 / height_in,
+        top=1 - 0.4 / height_in,
+        hspace=0.08,
     )
     strip: Axes | None = None
     if size == 1:
@@ -229,11 +239,20 @@ def _draw(
         grid = figure.add_gridspec(2, 1, height_ratios=[4.0, 1.1])
         axes = figure.add_subplot(grid[0])
         strip = figure.add_subplot(grid[1], sharex=axes)
-    width = 0.85 * size
-    axes.bar(x, fresh, width=width, color=_COLORS["fresh"], label="fresh input")
-    axes.bar(x, read, width=width, bottom=fresh, color=_COLORS["read"], label="cache read")
-    below = [f + r for f, r in zip(fresh, read, strict=True)]
-    axes.bar(x, write, width=width, bottom=below, color=_COLORS["write"], label="cache write")
+    means = [
+        [sum(getattr(r, kind) for r in part) / len(part) for part in bins]
+        for kind in ("fresh", "read", "write")
+    ]
+    _stack(
+        axes,
+        x,
+        size,
+        [
+            (means[0], _COLORS["fresh"], "fresh input"),
+            (means[1], _COLORS["read"], "cache read"),
+            (means[2], _COLORS["write"], "cache write"),
+        ],
+    )
     axes.xaxis.set_major_locator(_whole_numbers())
     axes.set_ylabel("prompt tokens" if size == 1 else f"prompt tokens\n(mean of {size} rounds)")
     axes.set_xlim(rounds[0].number - 0.7 * size, rounds[-1].number + 0.7 * size)
@@ -242,7 +261,7 @@ def _draw(
     ratio_axes = axes.twinx()
     ratio_axes.plot(
         x,
-        [float("nan") if r is None else r for r in ratios],
+        [_ratio(part) for part in bins],
         color=_COLORS["ratio"],
         linewidth=1.2,
         marker="." if len(x) <= 200 else None,
@@ -262,7 +281,7 @@ def _draw(
         _mark_cold(ratio_axes, rounds)
         axes.set_xlabel("round (call)")
     else:
-        _cold_strip(strip, rounds, size, width)
+        _cold_strip(strip, bins, x, size)
         axes.tick_params(labelbottom=False)
         strip.set_xlabel(f"round (call); each bar: {size} rounds")
         panels.append(strip)
@@ -272,36 +291,49 @@ def _draw(
         more_handles, more_labels = panel.get_legend_handles_labels()
         handles += more_handles
         labels += more_labels
-    ratio_axes.legend(
-        handles, labels, loc="upper left", bbox_to_anchor=(1.07, 1.0), fontsize=8, frameon=False
+    figure.legend(
+        handles,
+        labels,
+        loc="upper right",
+        bbox_to_anchor=(1 - 0.1 / width_in, 1 - 0.4 / height_in),
+        fontsize=8,
+        frameon=False,
     )
     axes.set_title(title_text(_title(session, rounds, summary)), fontsize=10)
     return figure
 
 
-def _bars(
-    rounds: list[_Round], size: int
-) -> tuple[list[float], list[float], list[float], list[float], list[float | None]]:
-    # Per bar: position, mean fresh, read and write, and the hit ratio of the bar's rounds.
-    x: list[float] = []
-    fresh: list[float] = []
-    read: list[float] = []
-    write: list[float] = []
-    ratios: list[float | None] = []
-    for start in range(0, len(rounds), size):
-        part = rounds[start : start + size]
-        count = len(part)
-        sums = [sum(r.fresh for r in part), sum(r.read for r in part), sum(r.write for r in part)]
-        x.append((part[0].number + part[-1].number) / 2)
-        fresh.append(sums[0] / count)
-        read.append(sums[1] / count)
-        write.append(sums[2] / count)
-        if size == 1:
-            ratios.append(part[0].ratio)
+def _ratio(part: list[_Round]) -> float:
+    # The hit ratio of a bar's rounds (NaN, a gap in the line, without a prompt).
+    if len(part) == 1:
+        ratio = part[0].ratio
+        return float("nan") if ratio is None else ratio
+    read = sum(r.read for r in part)
+    prompt = read + sum(r.fresh + r.write for r in part)
+    return read / prompt if prompt else float("nan")
+
+
+_SEPARATE_BARS = 100
+
+
+def _stack(
+    axes: Axes, x: list[float], size: int, series: list[tuple[list[float], str, str]]
+) -> list[float]:
+    # Stacked bars, one series on the other; returns the top of the stack. Up to 100
+    # bars each is its own rectangle, with a gap; past that each series is one stepped
+    # area (thousands of rectangles took seconds to draw).
+    below = [0.0] * len(x)
+    edges = [x[0] - size / 2, *(value + size / 2 for value in x)]
+    for values, color, label in series:
+        if not any(values):
+            continue
+        top = [b + v for b, v in zip(below, values, strict=True)]
+        if len(x) <= _SEPARATE_BARS:
+            axes.bar(x, values, width=0.85 * size, bottom=below, color=color, label=label)
         else:
-            prompt = sum(sums)
-            ratios.append(sums[1] / prompt if prompt else None)
-    return x, fresh, read, write, ratios
+            axes.stairs(top, edges, baseline=below, fill=True, color=color, label=label)
+        below = top
+    return below
 
 
 def _mark_cold(axes: Axes, rounds: list[_Round]) -> None:
@@ -324,27 +356,17 @@ def _mark_cold(axes: Axes, rounds: list[_Round]) -> None:
         )
 
 
-def _cold_strip(strip: Axes, rounds: list[_Round], size: int, width: float) -> None:
+def _cold_strip(strip: Axes, bins: list[list[_Round]], x: list[float], size: int) -> None:
     # For binned rounds: how many of each bar's rounds were cold, stacked by reason.
-    starts = range(0, len(rounds), size)
-    x = [(rounds[i].number + rounds[min(i + size, len(rounds)) - 1].number) / 2 for i in starts]
-    below = [0] * len(x)
+    series = []
     for reason in REASONS:
-        counts = [sum(1 for r in rounds[i : i + size] if r.reason == reason) for i in starts]
-        total = sum(counts)
-        if not total:
-            continue
-        strip.bar(
-            x,
-            counts,
-            width=width,
-            bottom=below,
-            color=_MARKS[reason][0],
-            label=f"cold: {reason} ({total:,})",
-        )
-        below = [b + c for b, c in zip(below, counts, strict=True)]
+        counts = [float(sum(1 for r in part if r.reason == reason)) for part in bins]
+        total = int(sum(counts))
+        if total:
+            series.append((counts, _MARKS[reason][0], f"cold: {reason} ({total:,})"))
+    top = _stack(strip, x, size, series)
     strip.set_ylabel("cold rounds", fontsize=8)
-    strip.set_ylim(0, max(max(below, default=0), 1) * 1.1)
+    strip.set_ylim(0, max(max(top, default=0.0), 1.0) * 1.1)
     strip.yaxis.set_major_locator(_whole_numbers())
 
 

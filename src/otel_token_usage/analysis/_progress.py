@@ -1,5 +1,6 @@
 """A one-line progress bar on stderr, shown only on a terminal and only once reading has
-taken more than a moment (so quick runs and pipes never see it).
+taken more than a moment (so quick runs and pipes never see it): half a second, or
+`OTEL_TOKEN_USAGE_PROGRESS_DELAY_S` seconds (0: at once).
 
 A command that writes its output while it reads (`cache`, `validate`) writes through
 `Progress.guard`, which erases the bar before each write when the output goes to a
@@ -8,20 +9,23 @@ below it."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
 
-__all__ = ["Guarded", "Progress"]
+__all__ = ["DELAY_VARIABLE", "Guarded", "Progress"]
 
 _DELAY_S = 0.5
+DELAY_VARIABLE = "OTEL_TOKEN_USAGE_PROGRESS_DELAY_S"
 _EVERY_S = 0.1
 _WIDTH = 30
 
 
 class Progress:
     """Counts bytes read against an expected total (None: unknown) and redraws at most ten
-    times a second, from `delay_s` after it was made, as `label [####----] 40% 12/30 MB`.
+    times a second, from `delay_s` after it was made (default: `DELAY_VARIABLE`'s value,
+    else 0.5), as `label [####----] 40% 12/30 MB`.
     Disabled unless `enabled` and `stream` (default stderr) is a TTY. `close()` erases
     it."""
 
@@ -31,7 +35,7 @@ class Progress:
         *,
         enabled: bool = True,
         stream: TextIO | None = None,
-        delay_s: float = _DELAY_S,
+        delay_s: float | None = None,
         label: str = "reading",
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
@@ -40,7 +44,7 @@ class Progress:
         self._total = total
         self._done = 0
         self._start = time.monotonic()
-        self._next = self._start + delay_s
+        self._next = self._start + (_delay() if delay_s is None else delay_s)
         self._drawn = False
 
     def advance(self, amount: int) -> None:
@@ -78,6 +82,14 @@ class Progress:
         self._stream.write("\r" + text)
         self._stream.flush()
         self._drawn = True
+
+
+def _delay() -> float:
+    try:
+        value = float(os.environ.get(DELAY_VARIABLE, _DELAY_S))
+    except ValueError:
+        return _DELAY_S
+    return value if value >= 0 else _DELAY_S
 
 
 class Guarded:

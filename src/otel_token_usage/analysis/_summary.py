@@ -309,11 +309,14 @@ def _report(
             unknown[(provider, model)] = unknown.get((provider, model), 0) + sums.calls
     for owner, count in bad_by_session.items():
         total.bad_lines += count
-        if by == "session" and owner is not None:
-            holder = groups.get((owner,))
-            if holder is None:
-                holder = groups[(owner,)] = _labelled(by, (owner,))
-            holder.bad_lines += count
+        if by != "session" or owner is None:
+            continue
+        holder = groups.get((owner,))
+        if holder is None:
+            if filters.active:
+                continue  # no row for a session none of whose calls is selected
+            holder = groups[(owner,)] = _labelled(by, (owner,))
+        holder.bad_lines += count
     ordered = [groups[key] for key in sorted(groups)]
     return Report(
         by,

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not (bad or skipped.valid or skipped.outside or skipped.unreadable):
         raise AnalysisError(f"{args.path}: empty, no lines to validate")
     listing.finish(good, bad, json_input(skipped, len(logs)))
-    if good == 0 and bad == 0 and filters.active:
+    if good == 0 and filters.active:
         warn_no_match(filters)
     skipped.count = 0  # each bad line is listed above; only the unreadable paths are left
     unread = warn_bad(skipped, args)
