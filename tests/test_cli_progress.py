@@ -100,6 +100,16 @@ def test_plot_draws_one_overview_of_a_tree_and_sessions_on_request(
     ]
 
 
+def test_plot_reads_stdin_once_for_both_its_passes(small_tree: Path, tmp_path: Path) -> None:
+    """`plot -` sums the calls, then draws them: stdin is kept for the second reading, and
+    messages still name it `<stdin>`."""
+    text = (small_tree / "session-0001" / "token-usage.jsonl").read_text() + "torn{\n"
+    done = run_cli("plot", "-", "-o", tmp_path / "stdin.png", stdin=text)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [str(tmp_path / "stdin.png")]
+    assert "<stdin>:41: not JSON" in done.stderr
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200 sessions of 500 lines each (about 67 MB)."""

@@ -29,7 +29,17 @@ from ._output import SCHEMA_VERSION, JsonObject, Out, json_header, json_input
 from ._overview import DEFAULT_TOP, plot_overview
 from ._plot import PLOT_SUFFIXES, plot_timelines
 from ._progress import Progress
-from ._reader import AnalysisError, BadLine, BadLines, Call, LogFile, find_logs, read_calls
+from ._reader import (
+    STDIN,
+    STDIN_NAME,
+    AnalysisError,
+    BadLine,
+    BadLines,
+    Call,
+    LogFile,
+    find_logs,
+    read_calls,
+)
 from ._render import OutputFormat, cost_rows, write_costs, write_report
 from ._render_timeline import write_timeline
 from ._summary import GroupBy, Report, Summary, nothing_read, summarize
@@ -51,6 +61,8 @@ __all__ = [
     "PLOT_SUFFIXES",
     "REASONS",
     "SCHEMA_VERSION",
+    "STDIN",
+    "STDIN_NAME",
     "TTL_1H_S",
     "TTL_5M_S",
     "AnalysisError",

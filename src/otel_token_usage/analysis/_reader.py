@@ -28,6 +28,7 @@ from ._line import Line, check_line, decode_block
 
 __all__ = [
     "STDIN",
+    "STDIN_NAME",
     "AnalysisError",
     "BadLine",
     "BadLines",
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 STDIN = "-"
+STDIN_NAME = "<stdin>"
 _ALL = Filters()
 BLOCK_SIZE = 384 << 10
 WHOLE_FILE_MAX = 1 << 20
@@ -125,13 +127,15 @@ class LogFile:
     `session_hint` is the session id its directory name stands for, used to attribute bad
     lines of a file in which no line can be read. `error` is set (and `path` is a
     directory) for a part of a tree that could not be listed: reading it reports it as
-    unreadable.
+    unreadable. `name`, when set, is what messages call it instead of its path (a copy
+    of stdin is still `<stdin>`).
     """
 
     path: str
     size: int | None
     session_hint: str | None
     error: str | None = None
+    name: str | None = None
 
 
 def find_logs(source: str | os.PathLike[str]) -> list[LogFile]:
@@ -375,5 +379,7 @@ def read_calls(
 
 
 def display_name(log: LogFile) -> str:
-    """How messages name `log`: its path, or `<stdin>`."""
-    return "<stdin>" if log.path == STDIN else log.path
+    """How messages name `log`: its `name`, its path, or `<stdin>`."""
+    if log.name is not None:
+        return log.name
+    return STDIN_NAME if log.path == STDIN else log.path

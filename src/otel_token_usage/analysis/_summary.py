@@ -24,7 +24,7 @@ from ._line import moment, ts_text
 from ._output import envelope
 from ._parallel import fold_all
 from ._progress import Progress
-from ._reader import STDIN, AnalysisError, BadLines, LogFile, find_logs
+from ._reader import AnalysisError, BadLines, LogFile, display_name, find_logs
 
 __all__ = ["GroupBy", "Report", "Summary", "nothing_read", "summarize"]
 
@@ -342,7 +342,7 @@ def _labelled(by: GroupBy, key: tuple[str, ...]) -> Summary:
 
 def nothing_read(logs: Sequence[LogFile], bad: BadLines) -> str:
     """Why no valid line at all was read from `logs`, in one line."""
-    where = "<stdin>" if logs[0].path == STDIN else logs[0].path
+    where = display_name(logs[0])
     if len(logs) > 1:
         where = f"{len(logs)} logs"
     if bad.unreadable and not bad.count:

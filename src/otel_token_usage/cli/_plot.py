@@ -4,12 +4,16 @@ timeline."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from otel_token_usage.analysis import (
     PLOT_SUFFIXES,
+    STDIN,
+    STDIN_NAME,
     AnalysisError,
     BadLines,
     CacheTimeline,
@@ -38,6 +42,7 @@ from ._common import (
     prices_arg,
     progress_of,
     timeline_args,
+    warn,
     warn_bad,
 )
 
@@ -87,8 +92,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if Path(args.output).suffix.lower() not in PLOT_SUFFIXES:
         raise AnalysisError(f"{args.output}: the picture must be .png, .svg or .html")
+    if args.path != STDIN:
+        return _plot(args, find_logs(args.path))
+    # Two passes (the sums, then the timelines) read the input twice: stdin is copied to
+    # a file first, which messages still call <stdin>.
+    with tempfile.TemporaryDirectory(prefix="token-usage-") as spool:
+        copy = Path(spool) / "stdin.jsonl"
+        with copy.open("wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out)
+        return _plot(args, [LogFile(str(copy), copy.stat().st_size, None, name=STDIN_NAME)])
+
+
+def _plot(args: argparse.Namespace, logs: list[LogFile]) -> int:
     filters = filters_of(args)
-    logs = find_logs(args.path)
     book = price_book(args)
     report: Report | None = None
     if not args.per_session or args.top:
@@ -99,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             raise AnalysisError(f"nothing to plot: no calls match {filters.describe()}")
     bad = report.bad if report is not None else BadLines()
     if report is not None and not args.per_session and len(report.groups) > 1:
+        if args.last is not None:
+            warn("--last draws the last rounds of a timeline: use it with --per-session")
         files: Iterable[Path] = [plot_overview(report, args.output, top=args.top)]
         _write(args, "overview", files, sys.stdout, bad=bad, logs=logs)
     else:
