@@ -26,6 +26,7 @@ from otel_token_usage.analysis import (
     find_logs,
     json_header,
     json_input,
+    nothing_read,
     plot_overview,
     plot_timelines,
     summarize,
@@ -144,6 +145,10 @@ def _plot(args: argparse.Namespace, logs: list[LogFile]) -> int:
         )
         try:
             _write(args, "sessions", pictures, bar.guard(sys.stdout), bad=bad, logs=logs)
+        except AnalysisError:
+            if bad.valid or bad.outside:
+                raise
+            raise AnalysisError(nothing_read(logs, bad)) from None  # not a session log
         finally:
             bar.close()
     return warn_bad(bad, args)
