@@ -15,12 +15,16 @@ from otel_token_usage.analysis import (
     AnalysisError,
     BadLines,
     CacheTimeline,
+    Filters,
     SessionCache,
     find_logs,
+    plot_overview,
     plot_timelines,
     read_calls,
+    summarize,
     timeline_items,
 )
+from otel_token_usage.analysis._overview import _draw as _overview_figure
 from otel_token_usage.analysis._plot import _draw, _round
 from otel_token_usage.analysis._progress import Progress
 
@@ -153,3 +157,36 @@ def test_progress_draws_only_on_a_terminal_and_erases_itself() -> None:
     quiet.advance(500)
     quiet.close()
     assert pipe.getvalue() == ""
+
+
+def test_the_overview_shows_days_and_the_costliest_sessions(tmp_path: Path) -> None:
+    """One picture of a tree: per UTC day the cost and hit ratio, the `top` costliest
+    sessions by name, the others in one line; without any price, prompt tokens instead."""
+    root = tmp_path / "sessions"
+    for number, model in enumerate(["claude-opus-4-8", "claude-opus-4-8", "mystery-1"]):
+        (root / f"s{number}").mkdir(parents=True)
+        (root / f"s{number}" / "token-usage.jsonl").write_text(
+            "".join(
+                log_line(
+                    f"2026-06-1{5 + i}T10:00:00.000Z",
+                    f"s{number}",
+                    model=model,
+                    fresh=100 * (number + 1),
+                    read=900,
+                )
+                for i in range(2)
+            )
+        )
+    figure = _overview_figure(summarize(root), 1)
+    days, sessions = figure.axes[0], figure.axes[2]
+    assert days.get_title() == "per UTC day: cost (bars) and cache hit ratio (line)"
+    assert [label.get_text() for label in days.get_xticklabels()] == ["2026-06-15", "2026-06-16"]
+    assert sessions.get_title() == "the costliest session, coloured by cache hit ratio"
+    assert [label.get_text() for label in sessions.get_yticklabels()] == ["s1", "2 other sessions"]
+    assert any("together" in text.get_text() for text in sessions.texts)
+    assert "(priced calls; 2 calls have no price)" in figure.get_suptitle()
+    unpriced = _overview_figure(summarize(root, filters=Filters(models=("mystery-1",))), 5)
+    assert unpriced.axes[0].get_ylabel() == "prompt tokens"
+    assert "(no prices)" in unpriced.axes[2].get_title()
+    written = plot_overview(summarize(root), tmp_path / "tree.svg")
+    assert written == tmp_path / "tree.svg" and "<svg" in written.read_text()

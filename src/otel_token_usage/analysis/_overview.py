@@ -77,10 +77,14 @@ def _per_day(axes: Axes, days: Report, *, priced: bool) -> None:
     x = list(range(len(labels)))
     axes.bar(x, [_measure(g, priced=priced) for g in days.groups], color="#8da0cb", width=0.8)
     axes.set_ylabel("cost (USD)" if priced else "prompt tokens")
-    axes.set_title("per UTC day: cost (bars) and cache hit ratio (line)", fontsize=10)
+    if not priced:
+        axes.yaxis.set_major_formatter(_thousands())
+    what = "cost" if priced else "prompt tokens"
+    axes.set_title(f"per UTC day: {what} (bars) and cache hit ratio (line)", fontsize=10)
     step = max(1, len(labels) // 16)
     axes.set_xticks(x[::step], labels[::step], rotation=30 if len(labels) > 6 else 0, fontsize=8)
-    axes.set_xlim(-0.6, len(labels) - 0.4)
+    pad = max(0.6, (7 - len(labels)) / 2)  # a few days keep a bar's width, centred
+    axes.set_xlim(-pad, len(labels) - 1 + pad)
     ratio_axes = axes.twinx()
     ratio_axes.plot(
         x,
@@ -141,9 +145,14 @@ def _per_session(
     axes.set_xlim(0, widest * 1.45)  # room for the notes
     what = "cost (USD)" if priced else "prompt tokens"
     axes.set_xlabel(what)
-    axes.set_title(
-        f"the {len(shown.groups)} costliest sessions, coloured by cache hit ratio", fontsize=10
-    )
+    count = len(shown.groups)
+    most = "costliest" if priced else "largest"
+    which = f"the {count} {most} sessions" if count > 1 else f"the {most} session"
+    if not priced:
+        which += " by prompt (no prices)"
+    axes.set_title(f"{which}, coloured by cache hit ratio", fontsize=10)
+    if not priced:
+        axes.xaxis.set_major_formatter(_thousands())
     scale = ScalarMappable(norm=Normalize(0, 1), cmap=colors)
     bar = figure.colorbar(scale, ax=axes, fraction=0.025, pad=0.01)
     bar.set_label("cache hit ratio", fontsize=8)
@@ -165,18 +174,26 @@ def _title(report: Report, *, priced: bool) -> str:
     if total.first_ts is not None and total.last_ts is not None:
         first, last = utc_day(total.first_ts), utc_day(total.last_ts)
         span = f", {first}" + (f" to {last}" if last != first else "")
-    cost = _money(_measure(total, priced=priced), priced=priced)
-    if priced and total.unpriced_calls:
+    cost = "cost " + _money(_measure(total, priced=priced), priced=priced)
+    if not priced:
+        cost = f"{_money(_measure(total, priced=False), priced=False)} of prompt (no prices)"
+    elif total.unpriced_calls:
         cost += f" (priced calls; {total.unpriced_calls:,} calls have no price)"
     hit = "-" if ratio is None else f"{ratio:.1%}"
     return (
-        f"{len(report.groups):,} sessions, {total.calls:,} calls{span}: cost {cost}, "
+        f"{len(report.groups):,} sessions, {total.calls:,} calls{span}: {cost}, "
         f"cache hit ratio {hit}"
     )
 
 
 def _short(name: str) -> str:
     return name if len(name) <= _LABEL_WIDTH else name[: _LABEL_WIDTH - 1] + "…"
+
+
+def _thousands() -> Any:
+    from matplotlib.ticker import StrMethodFormatter  # noqa: PLC0415 - optional extra
+
+    return StrMethodFormatter("{x:,.0f}")
 
 
 def _percent() -> Any:
