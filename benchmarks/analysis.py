@@ -214,7 +214,7 @@ def run_peers(root: Path, repeat: int, work: Path) -> dict[str, Any]:
 
 def compare(ours: dict[str, Any], duck: list[list[Any]]) -> tuple[bool, str]:
     """Both per-session sums and the totals must be equal."""
-    mine = {s["session_id"]: [s["calls"], *(s[name] for name in SUMS)] for s in ours["sessions"]}
+    mine = {s["session_id"]: [s["calls"], *(s[name] for name in SUMS)] for s in ours["groups"]}
     theirs = {row[0]: [int(value) for value in row[1:]] for row in duck}
     if mine != theirs:
         keys = sorted(set(mine) | set(theirs))

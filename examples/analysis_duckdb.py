@@ -17,6 +17,10 @@ cache_creation_input_tokens` (the first is fresh input only; sums are 128-bit), 
 - cost per model joins a price table made from `genai-prices`' bundled data (offline;
   base tier only here, `token-usage cost` prices every tier and day).
 
+Gaps are integer milliseconds (`epoch_ms`) and the rounded figures (gaps to 0.1 s, hit
+ratios to 4 places) are rounded half up in integer arithmetic (`rounded`), never from a
+float epoch: `analysis_pandas.py` does the same, so the two agree to the last digit.
+
 Run from the repository root: `python -m examples.analysis_duckdb [--sessions-dir DIR]
 [--json]`, after the demo (`make demo`) or any example has written logs to DIR
 (default `./sessions`); with none there, the demo agent is run first. Needs `duckdb`
@@ -36,6 +40,18 @@ from otel_token_usage.record import LOG_FILE_NAME
 
 SEED_COLUMNS = list(COLUMNS)[:20]  # the Rust fields, which every line must have
 
+
+def rounded(numerator: str, denominator: str, places: int) -> str:
+    """SQL for `numerator / denominator` rounded half up to `places` decimals, worked
+    out in integers (HUGEINT) and only then made a DOUBLE; NULL when the denominator is
+    0 or NULL. Both must be non-negative integers."""
+    scale = 10**places
+    return (
+        f"(({numerator})::HUGEINT * {2 * scale} + ({denominator}))"
+        f" // nullif(2 * ({denominator})::HUGEINT, 0) / {scale}"
+    )
+
+
 # A line is used when each of the twenty Rust fields has a value of its type and `ts` is
 # a time: `ignore_errors` turns a line that does not parse (a torn last line) into a row
 # of NULLs, and a value of the wrong type or out of range into one NULL. Sums are HUGEINT
@@ -48,39 +64,40 @@ SELECT
         AS prompt_tokens,
     least(coalesce(cache_creation_1h_input_tokens, 0), cache_creation_input_tokens)
         AS write_1h_tokens,
-    epoch(called_at) AS epoch_s
+    epoch_ms(called_at) AS at_ms
 FROM (SELECT *, try_cast(ts AS TIMESTAMPTZ) AS called_at FROM lines)
 WHERE called_at IS NOT NULL AND {" AND ".join(f"{name} IS NOT NULL" for name in SEED_COLUMNS)}
 """
 
-ROUNDS = """
+ROUNDS = f"""
 CREATE VIEW rounds AS
 SELECT
     *,
     row_number() OVER w AS round,
     cache_read_input_tokens / nullif(prompt_tokens, 0) AS hit_ratio,
-    epoch_s - lag(epoch_s) OVER w AS gap_s,
+    {rounded("cache_read_input_tokens", "prompt_tokens", 4)} AS hit_ratio_4,
+    at_ms - lag(at_ms) OVER w AS gap_ms,
     segments_removed > 0 OR truncation_occurred
         OR summary_tokens IS DISTINCT FROM lag(summary_tokens) OVER w AS rewritten,
     -- the 1-hour TTL is in force once an earlier call of the session wrote 1-hour entries
     coalesce(bool_or(write_1h_tokens > 0) OVER (
         w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS ttl_1h
 FROM calls
-WINDOW w AS (PARTITION BY session_id ORDER BY epoch_s)
+WINDOW w AS (PARTITION BY session_id ORDER BY at_ms)
 """
 
-COLD_ROUNDS = """
+COLD_ROUNDS = f"""
 SELECT
     session_id,
     round,
     ts,
-    round(gap_s, 1) AS gap_s,
+    {rounded("gap_ms", "1000", 1)} AS gap_s,
     prompt_tokens,
-    round(hit_ratio, 4) AS hit_ratio,
+    hit_ratio_4 AS hit_ratio,
     CASE
         WHEN round = 1 THEN 'first_call'
         WHEN rewritten THEN 'compression'
-        WHEN gap_s > CASE WHEN ttl_1h THEN 3600 ELSE 300 END THEN 'ttl_expired'
+        WHEN gap_ms > CASE WHEN ttl_1h THEN 3600000 ELSE 300000 END THEN 'ttl_expired'
         ELSE 'prefix_change'
     END AS reason
 FROM rounds
@@ -88,14 +105,14 @@ WHERE hit_ratio < 0.5
 ORDER BY session_id, round
 """
 
-SESSIONS = """
+SESSIONS = f"""
 SELECT
     session_id,
     count(*) AS calls,
     sum(prompt_tokens) AS prompt_tokens,
     sum(cache_read_input_tokens) AS cache_read,
     sum(cache_creation_input_tokens) AS cache_write,
-    round(sum(cache_read_input_tokens) / nullif(sum(prompt_tokens), 0), 4) AS hit_ratio,
+    {rounded("sum(cache_read_input_tokens)", "sum(prompt_tokens)", 4)} AS hit_ratio,
     count(*) FILTER (WHERE hit_ratio < 0.5) AS cold_rounds
 FROM rounds
 GROUP BY session_id

@@ -22,6 +22,10 @@ Then:
 - cost per model, merged with a price table from `genai-prices`' bundled data
   (offline; base tier only here, `token-usage cost` prices every tier and day).
 
+Gaps are integer milliseconds and the rounded figures (gaps to 0.1 s, hit ratios to 4
+places) are rounded half up in integers (`rounded`), as `analysis_duckdb.py` rounds
+them: float seconds would round a gap of 0.25 s one way here and the other way there.
+
 Run from the repository root: `python -m examples.analysis_pandas [--sessions-dir DIR]
 [--json]`, after the demo (`make demo`) or any example has written logs to DIR
 (default `./sessions`); with none there, the demo agent is run first. Needs `pandas`
@@ -54,6 +58,22 @@ COUNTS = (
     "segments_removed",
     "cache_creation_1h_input_tokens",
 )
+
+
+def rounded(numerator: Any, denominator: Any, places: int) -> float | None:
+    """`numerator / denominator` rounded half up to `places` decimals, worked out in
+    integers (exact at any size) and only then made a float; None when either is
+    missing (None, NaN) or the denominator is 0. Both are non-negative whole numbers."""
+    if pd.isna(numerator) or pd.isna(denominator) or not denominator:
+        return None
+    scale: int = 10**places
+    whole, parts = int(numerator), int(denominator)
+    return (whole * 2 * scale + parts) // (2 * parts) / scale
+
+
+def _rounded_column(numerators: pd.Series, denominators: Any, places: int) -> pd.Series:
+    pairs = zip(numerators, denominators, strict=True)
+    return pd.Series([rounded(n, d, places) for n, d in pairs], index=numerators.index, dtype=float)
 
 
 def _lines(log: Path) -> Iterator[bytes]:
@@ -126,7 +146,9 @@ def rounds(calls: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values(["session_id", "at"], kind="stable").reset_index(drop=True)
     by_session = out.groupby("session_id", sort=False)
     out["round"] = by_session.cumcount() + 1
-    out["gap_s"] = by_session["at"].diff().dt.total_seconds()
+    # Whole milliseconds since the epoch, then their differences: exact integers.
+    at_ms = (out["at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)
+    out["gap_ms"] = at_ms.groupby(out["session_id"], sort=False).diff()
     prompt = out["prompt_tokens"].where(out["prompt_tokens"] > 0)
     out["hit_ratio"] = (out["cache_read_input_tokens"] / prompt).astype(float)
     rewritten = (
@@ -140,7 +162,7 @@ def rounds(calls: pd.DataFrame) -> pd.DataFrame:
     ttl_s = earlier_1h.map({True: TTL_1H_S, False: TTL_5M_S})
     out["cold"] = out["hit_ratio"] < COLD_BELOW
     out["reason"] = "prefix_change"
-    out.loc[out["gap_s"] > ttl_s, "reason"] = "ttl_expired"
+    out.loc[out["gap_ms"] > ttl_s * 1000, "reason"] = "ttl_expired"
     out.loc[rewritten, "reason"] = "compression"
     out.loc[out["round"] == 1, "reason"] = "first_call"
     return out
@@ -155,7 +177,7 @@ def per_session(table: pd.DataFrame) -> pd.DataFrame:
         cache_write=("cache_creation_input_tokens", "sum"),
         cold_rounds=("cold", "sum"),
     )
-    hit_ratio = (summary["cache_read"] / summary["prompt_tokens"]).astype(float).round(4)
+    hit_ratio = _rounded_column(summary["cache_read"], summary["prompt_tokens"], 4)
     summary.insert(4, "hit_ratio", hit_ratio)
     return summary.reset_index()
 
@@ -163,8 +185,8 @@ def per_session(table: pd.DataFrame) -> pd.DataFrame:
 def cold_rounds(table: pd.DataFrame) -> pd.DataFrame:
     """The cold rounds, with the reason of each."""
     cold = table.loc[table["cold"]].copy()
-    cold["gap_s"] = cold["gap_s"].round(1)
-    cold["hit_ratio"] = cold["hit_ratio"].round(4)
+    cold["gap_s"] = _rounded_column(cold["gap_ms"], [1000] * len(cold), 1)
+    cold["hit_ratio"] = _rounded_column(cold["cache_read_input_tokens"], cold["prompt_tokens"], 4)
     columns = ["session_id", "round", "ts", "gap_s", "prompt_tokens", "hit_ratio", "reason"]
     return cold[columns].reset_index(drop=True)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import deque
 from pathlib import Path
 
 import pytest
 
 from otel_token_usage.analysis import CacheTimeline, find_logs, read_calls
-from otel_token_usage.analysis._plot import _draw, _figure_class
+from otel_token_usage.analysis._plot import _draw, _round
 from otel_token_usage.record import U64_MAX
 
 from .helpers import log_line, run_cli
@@ -125,12 +126,12 @@ def test_every_command_rejects_the_same_lines(tmp_path: Path) -> None:
     log.write_text(good + "".join(bad_lines) + edge + good)
     report = run_cli("report", log, "--by", "day", "--format", "json")
     data = json.loads(report.stdout)
-    assert [day["day"] for day in data["days"]] == ["2026-06-15"]
+    assert [day["day"] for day in data["groups"]] == ["2026-06-15"]
     assert (data["total"]["calls"], data["total"]["bad_lines"]) == (3, len(bad_lines))
     assert data["total"]["input_tokens"] == U64_MAX + 200
     cost = json.loads(run_cli("cost", log, "--format", "json").stdout)
     assert cost["total"]["calls"] == 3
-    rows = json.loads(run_cli("cache", log, "--format", "json").stdout)
+    rows = json.loads(run_cli("cache", log, "--format", "json").stdout)["rows"]
     assert len(rows) == 3
     validate = run_cli("validate", log)
     assert f"3 valid, {len(bad_lines)} invalid lines" in validate.stderr
@@ -147,7 +148,7 @@ def test_offsets_are_utc_days_and_times_compare_as_instants(tmp_path: Path) -> N
         + line("2026-06-15T20:00:00-05:00", fresh=2)  # 2026-06-16T01:00Z
         + line("2026-06-16T00:30:00.000Z", fresh=4)
     )
-    days = json.loads(run_cli("report", log, "--by", "day", "--format", "json").stdout)["days"]
+    days = json.loads(run_cli("report", log, "--by", "day", "--format", "json").stdout)["groups"]
     assert [(d["day"], d["input_tokens"]) for d in days] == [
         ("2026-06-15", 1),
         ("2026-06-16", 6),
@@ -183,7 +184,7 @@ def test_an_unpriced_model_keeps_the_priced_subtotal_in_every_format(mixed_price
     total = data["total"]
     assert total["cost_usd"] == pytest.approx(4 * each)
     assert (total["unpriced_calls"], total["unpriced_tokens"]) == (1, 50)
-    session_u = data["sessions"][-1]
+    session_u = data["groups"][-1]
     assert session_u["cost_usd"] == pytest.approx(each) and session_u["unpriced_calls"] == 1
     rows = list(
         csv.DictReader(io.StringIO(run_cli("report", mixed_prices, "--format", "csv").stdout))
@@ -216,9 +217,9 @@ def test_sums_past_u64_are_exact_in_every_format(tmp_path: Path) -> None:
     assert f"{3 * U64_MAX:,}" in run_cli("report", log).stdout
     cache = run_cli("cache", log, "--format", "json")
     assert cache.returncode == 0, cache.stderr
-    assert json.loads(cache.stdout)[0]["prompt_tokens"] == 2 * U64_MAX
+    assert json.loads(cache.stdout)["rows"][0]["prompt_tokens"] == 2 * U64_MAX
     cost = run_cli("cost", log, "--format", "json")
-    assert json.loads(cost.stdout)["models"][0]["input_tokens"] == 3 * U64_MAX
+    assert json.loads(cost.stdout)["groups"][0]["input_tokens"] == 3 * U64_MAX
 
 
 def test_the_ttl_label_says_what_was_computed(tmp_path: Path) -> None:
@@ -234,7 +235,7 @@ def test_the_ttl_label_says_what_was_computed(tmp_path: Path) -> None:
     assert "; TTL 5m;" in run_cli("cache", log).stdout
     timeline = CacheTimeline(ttl_s=1800)
     rows = list(timeline.rows(read_calls(find_logs(log))))
-    figure = _draw(_figure_class(), "s", rows, timeline.sessions[0], 0.5)
+    figure = _draw("s", deque(map(_round, rows)), timeline.sessions[0], 0.5)
     assert figure.axes[0].get_title() == "session s: 2 calls, 2 cold, TTL 30m (--ttl)"
 
 
@@ -264,4 +265,4 @@ def test_control_characters_never_reach_the_terminal(tmp_path: Path) -> None:
     assert "session sx\\x1b" in outputs[3].stdout
     # JSON keeps the exact text (escaped by JSON itself).
     data = json.loads(run_cli("report", root, "--format", "json").stdout)
-    assert data["sessions"][0]["session_id"] == f"s{hostile}"
+    assert data["groups"][0]["session_id"] == f"s{hostile}"

@@ -229,7 +229,7 @@ def test_example_price_file_prices_calls_with_token_usage_cost(tmp_path: Path) -
     )
     assert done.returncode == 0, done.stderr
     costs = {
-        row["model"]: Decimal(str(row["cost_usd"])) for row in json.loads(done.stdout)["models"]
+        row["model"]: Decimal(str(row["cost_usd"])) for row in json.loads(done.stdout)["groups"]
     }
     mtok = Decimal(1_000_000)
     assert (

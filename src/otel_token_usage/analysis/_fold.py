@@ -16,25 +16,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import compress, islice
 from operator import add, and_, attrgetter, le
-from typing import NamedTuple
 
 from otel_token_usage.record import EXTENSION_FIELDS, PROMPT_KINDS, TOKEN_KINDS, TokenCounts
 
+from ._filter import Filters
 from ._line import Line, next_utc_day, utc_day
 from ._reader import BadLines, LogFile, read_lines
 
-__all__ = ["FileFold", "GroupKey", "Range", "Sums", "Thresholds", "fold_file", "merge_groups"]
+__all__ = ["FileFold", "GroupKey", "Sums", "Thresholds", "fold_file", "merge_groups"]
 
 GroupKey = tuple[str, str, str, str, int]
 """(session_id, provider, model, UTC day, price tier)."""
-
-
-class Range(NamedTuple):
-    """Calls whose `ts` is at or after `since` and before `until` (None: unbounded);
-    both aware, so they compare with any offset."""
-
-    since: datetime | None = None
-    until: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -54,7 +46,7 @@ class Sums:
         self.last_ts = max(self.last_ts, other.last_ts)
 
 
-_ALL_TIME = Range()
+_ALL = Filters()
 
 Thresholds = Callable[[str, str, str], tuple[int, ...]]
 """(provider, model, UTC day) -> the prompt sizes at which its price changes."""
@@ -63,33 +55,29 @@ Thresholds = Callable[[str, str, str], tuple[int, ...]]
 @dataclass(slots=True)
 class FileFold:
     """What one file contributed: its sums per group, its skipped lines (and whether it
-    could be read), the session those are charged to (the file's first valid line's,
-    else the one its directory name stands for), and its number of valid lines."""
+    could be read, and its number of valid lines: `bad.valid`), and the session those
+    are charged to (the file's first valid line's, else the one its directory name
+    stands for)."""
 
     groups: dict[GroupKey, Sums] = field(default_factory=dict)
     bad: BadLines = field(default_factory=BadLines)
     session_id: str | None = None
-    calls: int = 0
 
 
 def fold_file(
     log: LogFile,
     thresholds: Thresholds,
-    within: Range = _ALL_TIME,
+    filters: Filters = _ALL,
     on_block: Callable[[int], None] | None = None,
 ) -> FileFold:
-    """Sum the valid lines of `log` whose `ts` is `within` into a `FileFold`, each group
+    """Sum the valid lines of `log` that `filters` select into a `FileFold`, each group
     in its price tier; `on_block` is told the size of each block read."""
     fold = FileFold()
-    for _numbers, records in read_lines(log, fold.bad, on_block):
-        fold.calls += len(records)
+    for _numbers, records in read_lines(log, fold.bad, on_block, filters=filters):
         if fold.session_id is None and records:
             fold.session_id = records[0].session_id
-        kept = records
-        if within.since is not None or within.until is not None:
-            kept = _in_range(records, within)
-        if kept:
-            _fold_block(fold.groups, kept, thresholds)
+        if records:
+            _fold_block(fold.groups, records, thresholds)
     if fold.session_id is None:
         fold.session_id = log.session_hint
     return fold
@@ -104,15 +92,6 @@ _KEY = attrgetter("session_id", "provider", "model")
 # Each kind's getter, and whether a line may leave it out (an extension field: None).
 _KINDS = tuple((attrgetter(kind), kind in EXTENSION_FIELDS) for kind in TOKEN_KINDS)
 _PROMPT = tuple(attrgetter(kind) for kind in PROMPT_KINDS)
-
-
-def _in_range(records: list[Line], within: Range) -> list[Line]:
-    since, until = within
-    if since is not None:
-        records = list(compress(records, map(since.__le__, map(_TS, records))))
-    if until is not None:
-        records = list(compress(records, map(until.__gt__, map(_TS, records))))
-    return records
 
 
 def _fold_block(groups: dict[GroupKey, Sums], records: list[Line], thresholds: Thresholds) -> None:

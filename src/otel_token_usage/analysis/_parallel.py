@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from otel_token_usage.pricing import PriceBook
 
-from ._fold import FileFold, Range, fold_file
+from ._filter import Filters
+from ._fold import FileFold, fold_file
 from ._progress import Progress
 from ._reader import STDIN, LogFile
 
@@ -35,17 +36,17 @@ def fold_all(
     logs: list[LogFile],
     book: PriceBook,
     *,
-    within: Range,
+    filters: Filters,
     jobs: int | None,
     bar: Progress,
 ) -> Iterator[FileFold]:
-    """`fold_file` of every log, in order, with `book`'s price tiers. `jobs` worker
-    processes (default: one per CPU when the logs total 32 MB or more, else none); `bar`
-    advances as files are done."""
+    """`fold_file` of every log, in order, with `book`'s price tiers and the calls
+    `filters` select. `jobs` worker processes (default: one per CPU when the logs total
+    32 MB or more, else none); `bar` advances as files are done."""
     workers = _workers(jobs, logs, sum(log.size or 0 for log in logs))
     if workers <= 1:
         for log in logs:
-            yield fold_file(log, book.thresholds, within, bar.advance)
+            yield fold_file(log, book.thresholds, filters, bar.advance)
         return
     import multiprocessing  # noqa: PLC0415 - only for inputs large enough to share out
 
@@ -56,7 +57,7 @@ def fold_all(
         context = multiprocessing.get_context("fork")
     else:
         context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, _init_worker, (book, within)) as pool:
+    with context.Pool(workers, _init_worker, (book, filters)) as pool:
         tasks = _tasks(logs, workers)
         for task, folds in zip(tasks, pool.imap(_fold_in_worker, tasks), strict=True):
             yield from folds
@@ -89,15 +90,15 @@ def _tasks(logs: list[LogFile], workers: int) -> list[list[LogFile]]:
     return tasks
 
 
-_worker_state: tuple[PriceBook, Range] | None = None
+_worker_state: tuple[PriceBook, Filters] | None = None
 
 
-def _init_worker(book: PriceBook, within: Range) -> None:
+def _init_worker(book: PriceBook, filters: Filters) -> None:
     global _worker_state  # noqa: PLW0603 - per-process state of a pool worker
-    _worker_state = (book, within)
+    _worker_state = (book, filters)
 
 
 def _fold_in_worker(logs: list[LogFile]) -> list[FileFold]:
     assert _worker_state is not None
-    book, within = _worker_state
-    return [fold_file(log, book.thresholds, within) for log in logs]
+    book, filters = _worker_state
+    return [fold_file(log, book.thresholds, filters) for log in logs]

@@ -4,7 +4,9 @@ Files are read in blocks of whole lines, so memory stays bounded by the block si
 long a session is. A line that is not valid (see `_line`: the one definition every command
 applies) is skipped and counted with its file and line number; blank lines are passed
 over. A directory that cannot be listed or a log that cannot be read is skipped whole and
-named (`BadLines.unreadable`); the rest is read.
+named (`BadLines.unreadable`); the rest is read. The selection (`Filters`: times,
+sessions, models) is applied here too, to valid and invalid lines alike, so that every
+command selects the same lines.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import sys
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress
 from pathlib import Path
 from typing import IO, NamedTuple
 
 from otel_token_usage._util import UserError
 from otel_token_usage.record import LOG_FILE_NAME, TokenCounts, session_id_from_dir_name
 
+from ._filter import Filters
 from ._line import Line, check_line, decode_block
 
 __all__ = [
     "STDIN",
+    "STDIN_NAME",
     "AnalysisError",
     "BadLine",
     "BadLines",
@@ -36,6 +41,8 @@ __all__ = [
 ]
 
 STDIN = "-"
+STDIN_NAME = "<stdin>"
+_ALL = Filters()
 BLOCK_SIZE = 384 << 10
 WHOLE_FILE_MAX = 1 << 20
 MAX_LINE = 16 << 20
@@ -79,13 +86,17 @@ class BadLine:
 
 @dataclass(slots=True)
 class BadLines:
-    """Counts skipped lines and keeps the first few for messages (memory stays bounded),
-    and every directory or log skipped whole because it could not be read (`path:
-    reason`)."""
+    """What reading met besides the selected calls: the skipped lines (`count`, with the
+    first few kept for messages, so memory stays bounded), every directory or log
+    skipped whole because it could not be read (`path: reason`), how many valid lines
+    were read in all (selected or not: `valid`) and how many invalid lines were passed
+    over because they are outside the selection (`outside`, see `Filters.may_hold`)."""
 
     count: int = 0
     samples: list[BadLine] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    valid: int = 0
+    outside: int = 0
 
     def add(self, bad: BadLine) -> None:
         """Count one skipped line."""
@@ -100,6 +111,13 @@ class BadLines:
         if room > 0:
             self.samples.extend(other.samples[:room])
         self.unreadable.extend(other.unreadable)
+        self.valid += other.valid
+        self.outside += other.outside
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether anything was left out: a skipped line or an unreadable path."""
+        return bool(self.count or self.unreadable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +127,15 @@ class LogFile:
     `session_hint` is the session id its directory name stands for, used to attribute bad
     lines of a file in which no line can be read. `error` is set (and `path` is a
     directory) for a part of a tree that could not be listed: reading it reports it as
-    unreadable.
+    unreadable. `name`, when set, is what messages call it instead of its path (a copy
+    of stdin is still `<stdin>`).
     """
 
     path: str
     size: int | None
     session_hint: str | None
     error: str | None = None
+    name: str | None = None
 
 
 def find_logs(source: str | os.PathLike[str]) -> list[LogFile]:
@@ -264,15 +284,17 @@ def read_lines(
     on_bad: Callable[[BadLine], None] | None = None,
     *,
     blank_is_bad: bool = False,
+    filters: Filters = _ALL,
 ) -> Iterator[tuple[Sequence[int], list[Line]]]:
-    """The valid lines of `log`, a block at a time: (their line numbers, the lines; the
-    lines may be none when a block holds no valid line).
+    """The selected valid lines of `log` (all, without `filters`), a block at a time:
+    (their line numbers, the lines; the lines may be none when a block holds none).
 
-    Every other line is counted in `bad` (and given to `on_bad`, if set), but blank lines
-    unless `blank_is_bad` (they are passed over otherwise); a log
-    that cannot be read (or stops being readable) is added to `bad.unreadable` and read
-    no further. `on_block` is told the size of each block read. This is the one reader of
-    every command: all apply the same definition of a valid line (`_line`).
+    Every other line that may belong to the selection is counted in `bad` (and given to
+    `on_bad`, if set), but blank lines unless `blank_is_bad` (they are passed over
+    otherwise); a log that cannot be read (or stops being readable) is added to
+    `bad.unreadable` and read no further. `on_block` is told the size of each block
+    read. This is the one reader of every command: all apply the same definition of a
+    valid line (`_line`) and of the selection (`Filters`).
     """
     name = display_name(log)
     try:
@@ -281,7 +303,8 @@ def read_lines(
                 on_block(len(block))
             records = decode_block(block, lines)
             if records is not None:
-                yield range(first_line, first_line + lines), records
+                bad.valid += lines
+                yield _selected(filters, range(first_line, first_line + lines), records)
                 continue
             numbers: list[int] = []
             records = []
@@ -293,6 +316,9 @@ def read_lines(
                 else:
                     found = check_line(raw)
                 if isinstance(found, str):
+                    if not filters.may_hold(raw):
+                        bad.outside += 1
+                        continue
                     skipped = BadLine(name, number, found)
                     bad.add(skipped)
                     if on_bad is not None:
@@ -300,9 +326,20 @@ def read_lines(
                 else:
                     numbers.append(number)
                     records.append(found)
-            yield numbers, records  # perhaps none: the caller hears of the bad lines now
+            bad.valid += len(records)
+            # Perhaps none: the caller hears of the bad lines now.
+            yield _selected(filters, numbers, records)
     except OSError as error:
         bad.unreadable.append(f"{name}: {error.strerror or error}")
+
+
+def _selected(
+    filters: Filters, numbers: Sequence[int], records: list[Line]
+) -> tuple[Sequence[int], list[Line]]:
+    mask = filters.selected(records) if records else None
+    if mask is None:
+        return numbers, records
+    return list(compress(numbers, mask)), list(compress(records, mask))
 
 
 def _split(block: bytes) -> list[bytes]:
@@ -312,14 +349,20 @@ def _split(block: bytes) -> list[bytes]:
     return lines
 
 
-def read_calls(logs: Iterable[LogFile], bad: BadLines | None = None) -> Iterator[Call]:
-    """Every valid line of `logs`, in file order, as `Call`s; other lines are counted in
-    `bad` (if given) with file and line number, unreadable logs named there. Memory is
-    bounded by one block."""
+def read_calls(
+    logs: Iterable[LogFile],
+    bad: BadLines | None = None,
+    *,
+    filters: Filters = _ALL,
+    on_block: Callable[[int], None] | None = None,
+) -> Iterator[Call]:
+    """Every selected valid line of `logs`, in file order, as `Call`s; other lines are
+    counted in `bad` (if given) with file and line number, unreadable logs named there.
+    `on_block` is told the size of each block read. Memory is bounded by one block."""
     sink = bad if bad is not None else BadLines()
     for log in logs:
         name = display_name(log)
-        for numbers, records in read_lines(log, sink):
+        for numbers, records in read_lines(log, sink, on_block, filters=filters):
             for number, record in zip(numbers, records, strict=True):
                 yield Call(
                     record.ts,
@@ -336,5 +379,7 @@ def read_calls(logs: Iterable[LogFile], bad: BadLines | None = None) -> Iterator
 
 
 def display_name(log: LogFile) -> str:
-    """How messages name `log`: its path, or `<stdin>`."""
-    return "<stdin>" if log.path == STDIN else log.path
+    """How messages name `log`: its `name`, its path, or `<stdin>`."""
+    if log.name is not None:
+        return log.name
+    return STDIN_NAME if log.path == STDIN else log.path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -18,13 +18,15 @@ from typing import Any, Literal
 from otel_token_usage.pricing import PriceBook
 from otel_token_usage.record import TokenCounts
 
-from ._fold import GroupKey, Range, Sums, merge_groups
+from ._filter import Filters
+from ._fold import GroupKey, Sums, merge_groups
 from ._line import moment, ts_text
+from ._output import envelope
 from ._parallel import fold_all
 from ._progress import Progress
-from ._reader import STDIN, AnalysisError, BadLines, LogFile, find_logs
+from ._reader import AnalysisError, BadLines, LogFile, display_name, find_logs
 
-__all__ = ["GroupBy", "Report", "Summary", "summarize"]
+__all__ = ["GroupBy", "Report", "Summary", "nothing_read", "summarize"]
 
 GroupBy = Literal["session", "model", "day"]
 
@@ -156,9 +158,11 @@ def _usd(value: Decimal | None) -> float | None:
 
 @dataclass
 class Report:
-    """The result of `summarize`: one `Summary` per group (sorted by key), their `total`,
-    the skipped lines and unreadable paths, and the (provider, model) pairs no price was
-    found for, with their number of calls."""
+    """The result of `summarize`: one `Summary` per group (sorted by key, or costliest
+    first after `top`), their `total` (of every selected call, whatever `top` leaves
+    out), the skipped lines and unreadable paths, the (provider, model) pairs no price
+    was found for with their number of calls, the selection (`filters`), and how many
+    groups `top` left out (`omitted`)."""
 
     by: GroupBy
     groups: list[Summary]
@@ -166,17 +170,54 @@ class Report:
     bad: BadLines
     unknown_prices: dict[tuple[str, str], int]
     files: int
+    filters: Filters = field(default_factory=Filters)
+    omitted: int = 0
+    top_n: int | None = None
+    _merged: dict[GroupKey, Sums] = field(default_factory=dict, repr=False)
+    _book: PriceBook | None = field(default=None, repr=False)
+    _bad_by_session: dict[str | None, int] = field(default_factory=dict, repr=False)
 
-    def as_dict(self) -> dict[str, Any]:
-        """`{"by": ..., "<sessions|models|days>": [...], "total": {...}}`."""
+    def regroup(self, by: GroupBy) -> Report:
+        """The same calls grouped by `by` instead (no second reading)."""
+        book = self._book if self._book is not None else PriceBook()
+        return _report(
+            by,
+            self._merged,
+            book,
+            bad=self.bad,
+            bad_by_session=self._bad_by_session,
+            files=self.files,
+            filters=self.filters,
+        )
+
+    def top(self, count: int | None) -> Report:
+        """The `count` costliest groups, costliest first (then by tokens, then by key),
+        with `omitted` saying how many are left out; the total is unchanged. None: this
+        report."""
+        if count is None:
+            return self
+        ranked = sorted(self.groups, key=_rank)
+        return replace(
+            self, groups=ranked[:count], omitted=max(len(ranked) - count, 0), top_n=count
+        )
+
+    def as_dict(self, command: str = "report") -> dict[str, Any]:
+        """JSON-ready, with the same keys whatever `by` is: `schema_version`, `command`,
+        `by`, `top`, `filters`, `input` (logs read, valid and skipped lines, unreadable
+        paths), `groups` (each a `Summary.as_dict()`), `omitted_groups` and `total`."""
         return {
+            **envelope(command, self.filters, self.bad, self.files),
             "by": self.by,
-            _PLURAL[self.by]: [group.as_dict() for group in self.groups],
+            "top": self.top_n,
+            "groups": [group.as_dict() for group in self.groups],
+            "omitted_groups": self.omitted,
             "total": self.total.as_dict(),
         }
 
 
-_PLURAL: dict[GroupBy, str] = {"session": "sessions", "model": "models", "day": "days"}
+def _rank(summary: Summary) -> tuple[Decimal, int, tuple[str, ...]]:
+    label = (summary.session_id or "", summary.provider or "", summary.model or "")
+    return (-summary.cost, -summary.tokens.total_tokens, (*label, summary.day or ""))
 
 
 def summarize(
@@ -185,32 +226,36 @@ def summarize(
     by: GroupBy = "session",
     since: datetime | str | None = None,
     until: datetime | str | None = None,
+    filters: Filters | None = None,
     prices: PriceBook | None = None,
     jobs: int | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
 ) -> Report:
-    """Read every log under `source` (path, `-`, or the result of `find_logs`) and sum its
-    calls with `ts` in [since, until) per `by` (days are UTC days).
+    """Read every log under `source` (path, `-`, or the result of `find_logs`) and sum the
+    calls `filters` select (and with `ts` in [since, until)) per `by` (days are UTC days).
 
     `since`/`until` are datetimes (naive ones are UTC) or ISO 8601 text; times compare as
     instants, whatever offset a line's `ts` has. `jobs` worker processes fold files in
-    parallel (default: one per CPU when the input is over 32 MB, else none). Raises
-    `AnalysisError` when the input holds no valid line at all.
+    parallel (default: one per CPU when the input is over 32 MB, else none). `progress`:
+    a bar on a terminal (True, or the `Progress` to advance). Raises `AnalysisError` when
+    the input holds no valid line at all; a selection that matches no call gives a report
+    without groups.
     """
     logs = find_logs(source) if isinstance(source, str | os.PathLike) else list(source)
     book = prices if prices is not None else PriceBook()
-    total_bytes = sum(log.size or 0 for log in logs)
-    bar = Progress(total_bytes or None, enabled=progress)
-    within = Range(
-        None if since is None else moment(since), None if until is None else moment(until)
-    )
+    chosen = filters if filters is not None else Filters()
+    if since is not None:
+        chosen = replace(chosen, since=moment(since))
+    if until is not None:
+        chosen = replace(chosen, until=moment(until))
+    bar = progress if isinstance(progress, Progress) else None
+    if bar is None:
+        bar = Progress(sum(log.size or 0 for log in logs) or None, enabled=bool(progress))
     merged: dict[GroupKey, Sums] = {}
     bad = BadLines()
     bad_by_session: dict[str | None, int] = {}
-    calls = 0
     try:
-        for fold in fold_all(logs, book, within=within, jobs=jobs, bar=bar):
-            calls += fold.calls
+        for fold in fold_all(logs, book, filters=chosen, jobs=jobs, bar=bar):
             bad.merge(fold.bad)
             if fold.bad.count:
                 bad_by_session[fold.session_id] = (
@@ -219,9 +264,17 @@ def summarize(
             merge_groups(merged, fold.groups)
     finally:
         bar.close()
-    if calls == 0:
-        raise AnalysisError(_nothing_read(logs, bad))
-    return _report(by, merged, book, bad=bad, bad_by_session=bad_by_session, files=len(logs))
+    if bad.valid == 0 and not bad.outside:
+        raise AnalysisError(nothing_read(logs, bad))
+    return _report(
+        by,
+        merged,
+        book,
+        bad=bad,
+        bad_by_session=bad_by_session,
+        files=len(logs),
+        filters=chosen,
+    )
 
 
 def _report(
@@ -232,6 +285,7 @@ def _report(
     bad: BadLines,
     bad_by_session: dict[str | None, int],
     files: int,
+    filters: Filters,
 ) -> Report:
     groups: dict[tuple[str, ...], Summary] = {}
     total = Summary()
@@ -255,13 +309,27 @@ def _report(
             unknown[(provider, model)] = unknown.get((provider, model), 0) + sums.calls
     for owner, count in bad_by_session.items():
         total.bad_lines += count
-        if by == "session" and owner is not None:
-            holder = groups.get((owner,))
-            if holder is None:
-                holder = groups[(owner,)] = _labelled(by, (owner,))
-            holder.bad_lines += count
+        if by != "session" or owner is None:
+            continue
+        holder = groups.get((owner,))
+        if holder is None:
+            if filters.active:
+                continue  # no row for a session none of whose calls is selected
+            holder = groups[(owner,)] = _labelled(by, (owner,))
+        holder.bad_lines += count
     ordered = [groups[key] for key in sorted(groups)]
-    return Report(by, ordered, total, bad, unknown, files)
+    return Report(
+        by,
+        ordered,
+        total,
+        bad,
+        unknown,
+        files,
+        filters,
+        _merged=merged,
+        _book=book,
+        _bad_by_session=bad_by_session,
+    )
 
 
 def _labelled(by: GroupBy, key: tuple[str, ...]) -> Summary:
@@ -272,8 +340,9 @@ def _labelled(by: GroupBy, key: tuple[str, ...]) -> Summary:
     return Summary(day=key[0])
 
 
-def _nothing_read(logs: list[LogFile], bad: BadLines) -> str:
-    where = "<stdin>" if logs[0].path == STDIN else logs[0].path
+def nothing_read(logs: Sequence[LogFile], bad: BadLines) -> str:
+    """Why no valid line at all was read from `logs`, in one line."""
+    where = display_name(logs[0])
     if len(logs) > 1:
         where = f"{len(logs)} logs"
     if bad.unreadable and not bad.count:

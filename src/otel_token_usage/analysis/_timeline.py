@@ -13,12 +13,18 @@ first reason that applies, in this order, is given:
 
 Rows stream out in call order per session. A cold row is held back until the session is
 warm again, so it can say how many rounds that took; memory is bounded by the longest run
-of cold rounds, never by the session's length otherwise.
+of cold rounds, never by the session's length otherwise. `timeline_items` reads logs one
+at a time and, at the end of each, releases the rows its sessions still hold back and
+gives their summaries, so that a session's summary comes right after its rows (a
+sessions tree keeps each session in a log of its own). A session whose lines go on in a
+later log goes on there with the same numbering, and its summary comes again, updated;
+only the cold rounds held back at the end of the first log are taken as never warm
+again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -27,8 +33,9 @@ from typing import Any
 from otel_token_usage.pricing import PriceBook
 from otel_token_usage.record import TokenCounts
 
+from ._filter import Filters
 from ._line import ts_text, utc_day
-from ._reader import Call
+from ._reader import BadLines, Call, LogFile, read_calls
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -39,6 +46,7 @@ __all__ = [
     "SessionCache",
     "TimelineRow",
     "duration_text",
+    "timeline_items",
 ]
 
 TTL_5M_S = 300
@@ -190,6 +198,10 @@ class CacheTimeline:
         """The summary of every session seen so far, in order of first appearance."""
         return [state.summary for state in self._states.values()]
 
+    def summary(self, session_id: str) -> SessionCache:
+        """The summary of a session seen so far."""
+        return self._states[session_id].summary
+
     def rows(self, calls: Iterable[Call]) -> Iterator[TimelineRow]:
         """Stream the timeline rows of `calls`; held-back cold rows come out when their
         session is warm again, or at the end."""
@@ -228,10 +240,19 @@ class CacheTimeline:
     def flush(self) -> list[TimelineRow]:
         """Release every held-back row (their sessions never got warm again)."""
         out: list[TimelineRow] = []
-        for state in self._states.values():
-            state.summary.never_warm_again += sum(1 for row in state.pending if row.cold)
-            out.extend(state.pending)
-            state.pending = []
+        for session_id in self._states:
+            out.extend(self.finish(session_id))
+        return out
+
+    def finish(self, session_id: str) -> list[TimelineRow]:
+        """Release the rows `session_id` holds back (it never got warm again); its
+        summary is then complete, unless more of its calls come."""
+        state = self._states.get(session_id)
+        if state is None:
+            return []
+        state.summary.never_warm_again += sum(1 for row in state.pending if row.cold)
+        out = state.pending
+        state.pending = []
         return out
 
     def _row(self, state: _State, call: Call) -> TimelineRow:
@@ -318,3 +339,26 @@ def duration_text(seconds: int) -> str:
         f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if value
     ]
     return "".join(parts) or "0s"
+
+
+def timeline_items(
+    logs: Iterable[LogFile],
+    timeline: CacheTimeline,
+    bad: BadLines,
+    *,
+    filters: Filters | None = None,
+    on_block: Callable[[int], None] | None = None,
+) -> Iterator[TimelineRow | SessionCache]:
+    """The timeline of the calls `filters` select in `logs`, a log at a time: its rows,
+    then, for each session that log held, the rows still held back and the session's
+    summary (see the module docstring). Skipped lines are counted in `bad`; `on_block`
+    is told the size of each block read."""
+    chosen = filters if filters is not None else Filters()
+    for log in logs:
+        held: dict[str, None] = {}
+        for call in read_calls([log], bad, filters=chosen, on_block=on_block):
+            held[call.session_id] = None
+            yield from timeline.feed(call)
+        for session_id in held:
+            yield from timeline.finish(session_id)
+            yield timeline.summary(session_id)
