@@ -1,17 +1,19 @@
-"""Benchmark: `token-usage report ROOT --format json` against DuckDB's `read_json` with the
-equivalent `GROUP BY session_id`, on a generated sessions tree.
+"""Benchmark: `token-usage report ROOT --format json` against two peers on a generated
+sessions tree: DuckDB's `read_json` with the equivalent `GROUP BY session_id`, and pandas
+(`read_json(lines=True)` per log, `concat`, `groupby("session_id").sum()`).
 
 Writes `--records` records across `--sessions` session logs (default 1,000,000 across
-1,000) into a temporary directory, runs both as fresh subprocesses (each best of
-`--repeat` after a warm-up, so both read from the page cache), checks that they give the
-same per-session and total sums, and prints the times, the ratio and the peak memory.
+1,000) into a temporary directory, runs each as a fresh subprocess (ours and DuckDB best
+of `--repeat` after a warm-up, interleaved, so both read from the page cache; pandas,
+many times slower, once), checks that all give the same per-session and total sums, and
+prints the times, the ratios and the peak memory.
 Peak memory is the largest resident set of any one process of the run (the command or
 one of its workers). Unless `--no-memory-check`, the same number of records is then
 written into a tenth of the sessions (ten times the records per session) to show that
 peak memory does not grow with the length of a session.
 
 Quick run: `python benchmarks/analysis.py --records 20000 --sessions 50 --repeat 1`.
-Needs the `bench` extra (duckdb).
+Needs the `bench` extra (duckdb, pandas).
 """
 
 from __future__ import annotations
@@ -40,22 +42,41 @@ SUMS = (
 )
 MODELS = ("claude-sonnet-4-5", "claude-opus-4-8")
 
-# Runs a command, then prints its wall time and the peak RSS of its process tree.
+# Runs a command, then prints its wall time, the CPU time and peak RSS of its process tree.
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 out = open(sys.argv[1], "wb")
 start = time.perf_counter()
 code = subprocess.call(sys.argv[2:], stdout=out)
 seconds = time.perf_counter() - start
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"code": code, "seconds": seconds, "peak_kb": peak_kb}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"code": code, "seconds": seconds, "peak_kb": usage.ru_maxrss, "cpu_s": cpu}))
 """
 
 _DUCKDB = """
 import json, sys, duckdb
 query = sys.argv[1]
-rows = duckdb.connect().execute(query).fetchall()
+connection = duckdb.connect()
+connection.execute("SET enable_progress_bar = false")  # it would print to stdout
+rows = connection.execute(query).fetchall()
 json.dump([list(row) for row in rows], sys.stdout)
+"""
+
+# What a pandas user would write: every log into one frame, then a group-by.
+_PANDAS = """
+import glob, json, sys
+import pandas as pd
+columns = sys.argv[2].split(",")
+frames = [pd.read_json(path, lines=True) for path in sorted(glob.glob(sys.argv[1]))]
+calls = pd.concat(frames, ignore_index=True)
+sums = calls.groupby("session_id")[columns].agg(["count", "sum"])
+rows = [
+    [session, int(sums.loc[session, (columns[0], "count")])]
+    + [int(sums.loc[session, (name, "sum")]) for name in columns]
+    for session in sums.index
+]
+json.dump(rows, sys.stdout)
 """
 
 
@@ -154,9 +175,15 @@ def duckdb_query(root: Path) -> str:
     )
 
 
-def run_pair(root: Path, repeat: int, work: Path) -> dict[str, Any]:
-    """Time both sides (warm-up, then best of `repeat`, interleaved) and compare sums."""
-    ours_out, duck_out = work / "ours.json", work / "duckdb.json"
+def pandas_command(root: Path) -> list[str]:
+    pattern = str(root / "*" / "token-usage.jsonl")
+    return [sys.executable, "-c", _PANDAS, pattern, ",".join(SUMS)]
+
+
+def run_peers(root: Path, repeat: int, work: Path) -> dict[str, Any]:
+    """Time ours and DuckDB (warm-up, then best of `repeat`, interleaved) and pandas
+    (once), and compare the sums of all three."""
+    ours_out, duck_out, pandas_out = work / "ours.json", work / "duckdb.json", work / "pd.json"
     ours_cmd = ours_command(root)
     duck_cmd = [sys.executable, "-c", _DUCKDB, duckdb_query(root)]
     measure(ours_cmd, ours_out)
@@ -165,21 +192,29 @@ def run_pair(root: Path, repeat: int, work: Path) -> dict[str, Any]:
     for _ in range(repeat):
         ours_runs.append(measure(ours_cmd, ours_out))
         duck_runs.append(measure(duck_cmd, duck_out))
-    same, detail = compare(json.loads(ours_out.read_text()), json.loads(duck_out.read_text()))
+    pandas_run = measure(pandas_command(root), pandas_out)
+    ours = json.loads(ours_out.read_text())
+    same, detail = compare(ours, json.loads(duck_out.read_text()))
+    same_pd, detail_pd = compare(ours, json.loads(pandas_out.read_text()))
     return {
         "ours_s": [run["seconds"] for run in ours_runs],
         "duck_s": [run["seconds"] for run in duck_runs],
+        "pandas_s": pandas_run["seconds"],
+        "ours_cpu_s": min(run["cpu_s"] for run in ours_runs),
+        "duck_cpu_s": min(run["cpu_s"] for run in duck_runs),
+        "pandas_cpu_s": pandas_run["cpu_s"],
         "ours_peak_mb": max(run["peak_kb"] for run in ours_runs) / 1024,
         "duck_peak_mb": max(run["peak_kb"] for run in duck_runs) / 1024,
-        "same": same,
-        "detail": detail,
+        "pandas_peak_mb": pandas_run["peak_kb"] / 1024,
+        "same": same and same_pd,
+        "detail": f"DuckDB: {detail}; pandas: {detail_pd}",
         "command": " ".join(ours_cmd),
     }
 
 
 def compare(ours: dict[str, Any], duck: list[list[Any]]) -> tuple[bool, str]:
     """Both per-session sums and the totals must be equal."""
-    mine = {s["session_id"]: [s["calls"], *(s[name] for name in SUMS)] for s in ours["sessions"]}
+    mine = {s["session_id"]: [s["calls"], *(s[name] for name in SUMS)] for s in ours["groups"]}
     theirs = {row[0]: [int(value) for value in row[1:]] for row in duck}
     if mine != theirs:
         keys = sorted(set(mine) | set(theirs))
@@ -221,7 +256,7 @@ def main() -> int:
                 f"\nwrote {records:,} records in {sessions:,} sessions "
                 f"({size / 1e6:,.0f} MB) in {time.perf_counter() - started:.1f} s"
             )
-            result = run_pair(root, args.repeat, base)
+            result = run_peers(root, args.repeat, base)
             results.append(result)
             report(result, records)
         if len(results) == 2:
@@ -250,7 +285,17 @@ def report(result: dict[str, Any], records: int) -> None:
         f"  duckdb read_json:   best {duck:.3f} s, median {statistics.median(result['duck_s']):.3f}"
         f" s, peak {result['duck_peak_mb']:.0f} MB"
     )
-    print(f"  ratio (token-usage / duckdb, best runs): {ours / duck:.2f}x")
+    print(
+        f"  pandas read_json:   {result['pandas_s']:.3f} s (one run), "
+        f"peak {result['pandas_peak_mb']:.0f} MB"
+    )
+    print(f"  ratio (token-usage / duckdb, best runs): {ours / duck:.2f}x (target <= 2.5x)")
+    print(
+        f"  CPU time (user + system, least of the runs): token-usage "
+        f"{result['ours_cpu_s']:.2f} s, duckdb {result['duck_cpu_s']:.2f} s, pandas "
+        f"{result['pandas_cpu_s']:.2f} s"
+    )
+    print(f"  pandas / token-usage: {result['pandas_s'] / ours:.1f}x (target >= 3x)")
     print(f"  same sums: {'yes' if result['same'] else 'NO'} ({result['detail']})")
 
 

@@ -132,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
 
     spans = make_spans(args.spans)
-    dicts = [r.model_dump(exclude_none=True) for s in spans if (r := extract_record(s))]
+    dicts = [r.model_dump() for s in spans if (r := extract_record(s))]
     results = {
         "token_usage (ours)": best_of(args.repeat, lambda root: run_ours(spans, root)),
         "otlp-json-file": best_of(args.repeat, lambda root: run_json_file(spans, root)),

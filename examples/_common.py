@@ -3,17 +3,20 @@ that talk to the local fake provider unless a real API key is set.
 
 - `anthropic_client()`: with `ANTHROPIC_API_KEY` set, a client of the real Anthropic API
   (real, billed calls to `ANTHROPIC_MODEL`, from `EXAMPLES_ANTHROPIC_MODEL`, default
-  `claude-sonnet-4-5`); without it, a client of `otel_token_usage.testing.FakeProvider`,
+  `claude-sonnet-5-5`); without it, a client of `otel_token_usage.testing.FakeProvider`,
   a server on 127.0.0.1 started for the example, which bills prompt caching as the API
   does. `openai_client()` likewise with `OPENAI_API_KEY` and `EXAMPLES_OPENAI_MODEL`
-  (default `gpt-4.1-mini`). The fake is the default: no key, no network, no cost.
+  (default `gpt-6-luna`). The fake is the default: no key, no network, no cost.
 - `token_usage_provider()`: the set-up every instrumented example uses, a
   `TracerProvider` with `SessionSpanProcessor` and then a `BatchSpanProcessor` around
   `TokenUsageSpanExporter`.
 - `session_logs()`: the logs the analysis examples read (written by the demo if none);
-  `model_rates()`: the model prices they use.
+  `COLUMNS`: every field of a line with its SQL type; `model_rates()`: the model prices
+  they use.
 - `show_log()`: the session log's lines, and a table of what each line says;
-  `billed_counts()` / `logged_counts()` put a call's usage and its line side by side.
+  `billed_counts()` / `logged_counts()` put a call's usage and its line side by side;
+  `fake_cache_splits()` / `logged_cache_split()` / `print_cache_check()` the fake's
+  simulated cache split of each call and its line's; `line_cost()` a line's price.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from otel_token_usage import SessionSpanProcessor, TokenUsageSpanExporter
 from otel_token_usage.export import SessionLogWriter
 from otel_token_usage.pricing import PriceBook
-from otel_token_usage.record import LOG_FILE_NAME
+from otel_token_usage.record import LOG_FILE_NAME, TOKEN_KINDS, TokenCounts
 from otel_token_usage.testing import FakeProvider
 
 __all__ = [
     "ANTHROPIC_MODEL",
+    "COLUMNS",
     "OPENAI_MODEL",
     "SYSTEM_PROMPT",
     "Counts",
@@ -48,17 +52,55 @@ __all__ = [
     "anthropic_client",
     "arguments",
     "billed_counts",
+    "fake_cache_splits",
     "fresh_log",
+    "line_cost",
+    "logged_cache_split",
     "logged_counts",
     "model_rates",
     "openai_client",
+    "print_cache_check",
     "session_logs",
     "show_log",
     "token_usage_provider",
 ]
 
-ANTHROPIC_MODEL = os.environ.get("EXAMPLES_ANTHROPIC_MODEL") or "claude-sonnet-4-5"
-OPENAI_MODEL = os.environ.get("EXAMPLES_OPENAI_MODEL") or "gpt-4.1-mini"
+ANTHROPIC_MODEL = os.environ.get("EXAMPLES_ANTHROPIC_MODEL") or "claude-sonnet-5-5"
+OPENAI_MODEL = os.environ.get("EXAMPLES_OPENAI_MODEL") or "gpt-6-luna"
+
+# Every field of a line with the SQL type of its Rust type (u32 -> UINTEGER, u64 and
+# usize -> UBIGINT), for DuckDB's `read_json(columns=...)`, in line order. Declared, not
+# sampled: DuckDB infers types from the first rows of the first files, so a field that
+# only later files carry would be missing and a count past the signed 64-bit range in a
+# later line would stop the query. Lines without the extension fields (the seed format,
+# or logs of older versions) read them as NULL.
+COLUMNS = {
+    "ts": "VARCHAR",
+    "session_id": "VARCHAR",
+    "model": "VARCHAR",
+    "provider": "VARCHAR",
+    "message_count": "UBIGINT",
+    "cache_creation_input_tokens": "UBIGINT",
+    "cache_read_input_tokens": "UBIGINT",
+    "input_tokens": "UBIGINT",
+    "output_tokens": "UBIGINT",
+    "thinking_tokens": "UBIGINT",
+    "system_tokens": "UINTEGER",
+    "summary_tokens": "UINTEGER",
+    "window_tokens": "UINTEGER",
+    "total_tokens": "UINTEGER",
+    "max_context_tokens": "UINTEGER",
+    "budget_limit": "UINTEGER",
+    "prompt_cached_tool_outputs": "UBIGINT",
+    "prompt_cached_tool_tokens_saved": "UINTEGER",
+    "truncation_occurred": "BOOLEAN",
+    "segments_removed": "UBIGINT",
+    "trace_id": "VARCHAR",
+    "span_id": "VARCHAR",
+    "duration_ms": "UBIGINT",
+    "cache_creation_5m_input_tokens": "UBIGINT",
+    "cache_creation_1h_input_tokens": "UBIGINT",
+}
 
 # Over 1,024 tokens, so that the real APIs cache it too (their minimum cacheable prefix).
 SYSTEM_PROMPT = "You are a careful coding agent. " + " ".join(
@@ -176,6 +218,45 @@ def billed_counts(usage: anthropic.types.Usage) -> Counts:
         usage.cache_creation_input_tokens or 0,
         usage.output_tokens or 0,
     )
+
+
+def fake_cache_splits(fake: FakeProvider) -> list[tuple[int, int, int]]:
+    """(fresh input, cache read, cache write) of each answer the fake gave, from its own
+    simulation of the provider's prompt cache: what a line must say."""
+    return [
+        (sent.cache.uncached, sent.cache.read, sent.cache.write)
+        for sent in fake.responses
+        if sent.cache is not None
+    ]
+
+
+def logged_cache_split(record: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(fresh input, cache read, cache write) of a session-log line."""
+    return (
+        record["input_tokens"],
+        record["cache_read_input_tokens"],
+        record["cache_creation_input_tokens"],
+    )
+
+
+def print_cache_check(
+    records: Sequence[Mapping[str, Any]], splits: Sequence[tuple[int, int, int]], unit: str
+) -> None:
+    """Print how many lines say exactly the fake's cache split of their `unit` (call or
+    request), in order."""
+    pairs = zip(records, splits, strict=False)
+    same = sum(1 for record, split in pairs if logged_cache_split(record) == split)
+    print(f"{same} of {len(splits)} lines match the fake's cache split for their {unit}")
+
+
+def line_cost(record: Mapping[str, Any], book: PriceBook) -> float | None:
+    """USD of one line at `genai-prices`' price for its provider and model (cache reads,
+    5m and 1h cache writes and output each at their own price), or None if unpriced."""
+    price = book.price(record["provider"], record["model"], record["ts"][:10])
+    if price is None:
+        return None
+    tokens = TokenCounts(**{kind: record.get(kind) or 0 for kind in TOKEN_KINDS})
+    return float(price.cost(price.tier_of(tokens.prompt_tokens), tokens, 1))
 
 
 def logged_counts(record: Mapping[str, Any]) -> Counts:

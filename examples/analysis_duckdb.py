@@ -1,10 +1,12 @@
 """Offline analysis with DuckDB SQL: cache-hit ratio per session, cold rounds, cost per
 model, straight from the `token-usage.jsonl` files.
 
-DuckDB reads every `SESSIONS_DIR/*/token-usage.jsonl` as one table (a torn last line,
-possible after a crash, reads as an all-NULL row and is left out). Each line is one
-call; its prompt is `input_tokens + cache_read_input_tokens +
-cache_creation_input_tokens` (the first is fresh input only), so:
+DuckDB reads every `SESSIONS_DIR/*/token-usage.jsonl` as one table whose columns are
+declared with the Rust record's types (`COLUMNS`), so no field is lost and no count is
+too large, whichever file comes first. A line that does not parse (a torn last line,
+possible after a crash) or has a field of the wrong type is counted and left out. Each
+line is one call; its prompt is `input_tokens + cache_read_input_tokens +
+cache_creation_input_tokens` (the first is fresh input only; sums are 128-bit), so:
 
 - the cache-hit ratio is `cache reads / prompt`, per session;
 - a cold round is a call whose hit ratio is under 0.5, and window functions over each
@@ -14,6 +16,10 @@ cache_creation_input_tokens` (the first is fresh input only), so:
   entries), else a prefix change;
 - cost per model joins a price table made from `genai-prices`' bundled data (offline;
   base tier only here, `token-usage cost` prices every tier and day).
+
+Gaps are integer milliseconds (`epoch_ms`) and the rounded figures (gaps to 0.1 s, hit
+ratios to 4 places) are rounded half up in integer arithmetic (`rounded`), never from a
+float epoch: `analysis_pandas.py` does the same, so the two agree to the last digit.
 
 Run from the repository root: `python -m examples.analysis_duckdb [--sessions-dir DIR]
 [--json]`, after the demo (`make demo`) or any example has written logs to DIR
@@ -29,66 +35,69 @@ from typing import Any
 
 import duckdb
 
-from examples._common import arguments, model_rates, session_logs
+from examples._common import COLUMNS, arguments, model_rates, session_logs
 from otel_token_usage.record import LOG_FILE_NAME
 
-# The fields these queries read: fixing the columns keeps logs without the extension
-# fields (`OTEL_TOKEN_USAGE_LINE_FORMAT=seed`) readable, as NULLs.
-COLUMNS = {
-    "ts": "VARCHAR",
-    "session_id": "VARCHAR",
-    "model": "VARCHAR",
-    "provider": "VARCHAR",
-    "cache_creation_input_tokens": "UBIGINT",
-    "cache_read_input_tokens": "UBIGINT",
-    "input_tokens": "UBIGINT",
-    "output_tokens": "UBIGINT",
-    "summary_tokens": "UINTEGER",
-    "truncation_occurred": "BOOLEAN",
-    "segments_removed": "UBIGINT",
-    "cache_creation_1h_input_tokens": "UBIGINT",
-}
+SEED_COLUMNS = list(COLUMNS)[:20]  # the Rust fields, which every line must have
 
-CALLS = """
+
+def rounded(numerator: str, denominator: str, places: int) -> str:
+    """SQL for `numerator / denominator` rounded half up to `places` decimals, worked
+    out in integers (HUGEINT) and only then made a DOUBLE; NULL when the denominator is
+    0 or NULL. Both must be non-negative integers."""
+    scale = 10**places
+    return (
+        f"(({numerator})::HUGEINT * {2 * scale} + ({denominator}))"
+        f" // nullif(2 * ({denominator})::HUGEINT, 0) / {scale}"
+    )
+
+
+# A line is used when each of the twenty Rust fields has a value of its type and `ts` is
+# a time: `ignore_errors` turns a line that does not parse (a torn last line) into a row
+# of NULLs, and a value of the wrong type or out of range into one NULL. Sums are HUGEINT
+# (128-bit), so adding u64 counts cannot overflow.
+CALLS = f"""
 CREATE VIEW calls AS
 SELECT
     *,
-    input_tokens + cache_read_input_tokens + cache_creation_input_tokens AS prompt_tokens,
+    input_tokens::HUGEINT + cache_read_input_tokens + cache_creation_input_tokens
+        AS prompt_tokens,
     least(coalesce(cache_creation_1h_input_tokens, 0), cache_creation_input_tokens)
         AS write_1h_tokens,
-    epoch(CAST(ts AS TIMESTAMPTZ)) AS epoch_s
-FROM lines
-WHERE session_id IS NOT NULL
+    epoch_ms(called_at) AS at_ms
+FROM (SELECT *, try_cast(ts AS TIMESTAMPTZ) AS called_at FROM lines)
+WHERE called_at IS NOT NULL AND {" AND ".join(f"{name} IS NOT NULL" for name in SEED_COLUMNS)}
 """
 
-ROUNDS = """
+ROUNDS = f"""
 CREATE VIEW rounds AS
 SELECT
     *,
     row_number() OVER w AS round,
     cache_read_input_tokens / nullif(prompt_tokens, 0) AS hit_ratio,
-    epoch_s - lag(epoch_s) OVER w AS gap_s,
+    {rounded("cache_read_input_tokens", "prompt_tokens", 4)} AS hit_ratio_4,
+    at_ms - lag(at_ms) OVER w AS gap_ms,
     segments_removed > 0 OR truncation_occurred
         OR summary_tokens IS DISTINCT FROM lag(summary_tokens) OVER w AS rewritten,
     -- the 1-hour TTL is in force once an earlier call of the session wrote 1-hour entries
     coalesce(bool_or(write_1h_tokens > 0) OVER (
         w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS ttl_1h
 FROM calls
-WINDOW w AS (PARTITION BY session_id ORDER BY epoch_s)
+WINDOW w AS (PARTITION BY session_id ORDER BY at_ms)
 """
 
-COLD_ROUNDS = """
+COLD_ROUNDS = f"""
 SELECT
     session_id,
     round,
     ts,
-    round(gap_s, 1) AS gap_s,
+    {rounded("gap_ms", "1000", 1)} AS gap_s,
     prompt_tokens,
-    round(hit_ratio, 4) AS hit_ratio,
+    hit_ratio_4 AS hit_ratio,
     CASE
         WHEN round = 1 THEN 'first_call'
         WHEN rewritten THEN 'compression'
-        WHEN gap_s > CASE WHEN ttl_1h THEN 3600 ELSE 300 END THEN 'ttl_expired'
+        WHEN gap_ms > CASE WHEN ttl_1h THEN 3600000 ELSE 300000 END THEN 'ttl_expired'
         ELSE 'prefix_change'
     END AS reason
 FROM rounds
@@ -96,14 +105,14 @@ WHERE hit_ratio < 0.5
 ORDER BY session_id, round
 """
 
-SESSIONS = """
+SESSIONS = f"""
 SELECT
     session_id,
     count(*) AS calls,
     sum(prompt_tokens) AS prompt_tokens,
     sum(cache_read_input_tokens) AS cache_read,
     sum(cache_creation_input_tokens) AS cache_write,
-    round(sum(cache_read_input_tokens) / nullif(sum(prompt_tokens), 0), 4) AS hit_ratio,
+    {rounded("sum(cache_read_input_tokens)", "sum(prompt_tokens)", 4)} AS hit_ratio,
     count(*) FILTER (WHERE hit_ratio < 0.5) AS cold_rounds
 FROM rounds
 GROUP BY session_id
@@ -138,14 +147,30 @@ TITLES = {
 }
 
 
-def connect(sessions_dir: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with the views `calls` and `rounds` over the session logs
-    and the table `prices`."""
-    con = duckdb.connect()
+def open_logs(con: duckdb.DuckDBPyConnection, sessions_dir: Path) -> None:
+    """The views `lines` (every line of `SESSIONS_DIR/*/token-usage.jsonl`, typed by
+    `COLUMNS`, declared rather than sampled) and `calls` (the lines that are whole
+    calls) on `con`, whose time zone becomes UTC (the days of the logs are UTC days)."""
+    con.execute("SET TimeZone = 'UTC'")
     pattern = str(sessions_dir / "*" / LOG_FILE_NAME)
     lines = con.read_json(pattern, format="newline_delimited", columns=COLUMNS, ignore_errors=True)
     lines.create_view("lines")
     con.execute(CALLS)
+
+
+def skipped_lines(con: duckdb.DuckDBPyConnection) -> int:
+    """How many lines `calls` leaves out."""
+    ((skipped,),) = con.sql(
+        "SELECT (SELECT count(*) FROM lines) - (SELECT count(*) FROM calls)"
+    ).fetchall()
+    return int(skipped)
+
+
+def connect(sessions_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the views `lines`, `calls` and `rounds` over the
+    session logs and the table `prices`."""
+    con = duckdb.connect()
+    open_logs(con, sessions_dir)
     con.execute(ROUNDS)
     con.execute(
         "CREATE TABLE prices (provider VARCHAR, model VARCHAR, input DOUBLE, "
@@ -158,12 +183,14 @@ def connect(sessions_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def results(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
-    """Every query's rows, as dicts."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def results(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Every query's rows, as dicts (integers exact, HUGEINT sums as Python ints), and
+    the number of lines skipped."""
+    out: dict[str, Any] = {}
     for name, query in QUERIES.items():
         relation = con.sql(query)
         out[name] = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    out["skipped"] = skipped_lines(con)
     return out
 
 
@@ -177,7 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(results(con), indent=2))
         return
-    print(f"{len(logs)} session logs under {args.sessions_dir}\n")
+    skipped = skipped_lines(con)
+    print(f"{len(logs)} session logs under {args.sessions_dir}, {skipped} lines skipped\n")
     for name, query in QUERIES.items():
         print(f"{TITLES[name]}:")
         print(con.sql(query))

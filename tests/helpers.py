@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -78,7 +82,7 @@ def log_line(
     truncated: bool = False,
 ) -> str:
     """One session-log line, `\\n`-terminated, as the exporter writes it; fields not
-    given are 0/false and extension fields are absent (but the 1-hour cache write)."""
+    given are 0/false and extension fields are null (but the 1-hour cache write)."""
     record = TokenUsageRecord.new(
         ts, session, model, provider, message_count, None, write, read, fresh, out, think
     )
@@ -89,3 +93,47 @@ def log_line(
         "cache_creation_1h_input_tokens": write_1h,
     }
     return record.model_copy(update=updates).to_json_line() + "\n"
+
+
+def run_cli(
+    *args: str | Path, stdin: str | bytes | None = None, without_root_override: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`token-usage ARGS` as a real subprocess (text output). `without_root_override` runs
+    it without the capabilities that let root read any file, so that file modes hold for
+    it as for any user (the tests run as root in CI)."""
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
+    return subprocess.run(
+        [sys.executable, "-m", "otel_token_usage", *map(str, args)],
+        capture_output=True,
+        input=stdin.decode() if isinstance(stdin, bytes) else stdin,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+        preexec_fn=_drop_file_override if without_root_override else None,
+    )
+
+
+_PR_CAPBSET_DROP = 24
+_CAP_DAC_OVERRIDE = 1
+_CAP_DAC_READ_SEARCH = 2
+
+
+def _drop_file_override() -> None:
+    # In the child before exec: root keeps only the capabilities left in its bounding set,
+    # so dropping these two makes file modes apply to it.
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def loaded_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running `statement`."""
+    code = f"import sys\n{statement}\nprint(' '.join(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(done.stdout.split())

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from otel_token_usage.analysis import AnalysisError, BadLines, find_logs, read_calls
-from otel_token_usage.analysis._reader import decode_block, iter_blocks, parse_lines
+from otel_token_usage.analysis._line import check_line, decode_block
+from otel_token_usage.analysis._reader import iter_blocks
 
 from .helpers import log_line
 
@@ -75,7 +76,7 @@ def test_unusable_lines_are_skipped_and_counted_with_file_and_line(tmp_path: Pat
     log = write(tmp_path / "s1" / "token-usage.jsonl", text)
     bad = BadLines()
     calls = list(read_calls(find_logs(log), bad))
-    assert [(call.line, call.input_tokens) for call in calls] == [(1, 7), (3, 8), (9, 9)]
+    assert [(call.line, call.tokens.input_tokens) for call in calls] == [(1, 7), (3, 8), (9, 9)]
     assert [item.line for item in bad.samples] == [2, 5, 6, 7, 8, 10]
     assert bad.count == 6
     assert all(item.path == str(log) for item in bad.samples)
@@ -105,8 +106,8 @@ def test_blocks_keep_whole_lines_and_line_numbers_at_any_block_size(tmp_path: Pa
 
 
 def test_block_decoding_and_line_by_line_parsing_agree(tmp_path: Path) -> None:
-    """The fast whole-block decoder and the per-line parser read the same values; the
-    block decoder declines a block with any unusable line."""
+    """The fast whole-block decoder and the per-line check read the same values; the
+    block decoder declines a block with any line that is not valid."""
     text = "".join(
         rec(
             f"2026-06-15T00:00:{i:02d}.000Z",
@@ -120,19 +121,19 @@ def test_block_decoding_and_line_by_line_parsing_agree(tmp_path: Path) -> None:
     ).encode()
     records = decode_block(text, 10)
     assert records is not None
-    calls = list(parse_lines("f", 1, text, BadLines()))
-    for record, call in zip(records, calls, strict=True):
-        assert record.input_tokens == call.input_tokens
-        assert record.cache_read_input_tokens == call.cache_read_input_tokens
-        assert (record.cache_creation_1h_input_tokens or 0) == call.cache_creation_1h_input_tokens
-    assert [call.cache_creation_1h_input_tokens for call in calls[:3]] == [0, 1, 0]
+    checked = [check_line(line) for line in text.splitlines()]
+    for record, line in zip(records, checked, strict=True):
+        assert not isinstance(line, str)
+        assert record.__struct_fields__ == line.__struct_fields__
+        assert [getattr(record, f) for f in record.__struct_fields__] == [
+            getattr(line, f) for f in line.__struct_fields__
+        ]
+    assert [record.cache_creation_1h_input_tokens for record in records[:3]] == [None, 1, None]
     assert decode_block(text + b"garbage\n", 11) is None
     assert decode_block(text + b"\n", 11) is None
     both = rec("2026-06-15T00:00:00.000Z").strip() + " " + rec("2026-06-15T00:00:00.000Z")
     assert decode_block(both.encode(), 1) is None
-    bad = BadLines()
-    assert list(parse_lines("f", 1, both.encode(), bad)) == []
-    assert bad.count == 1
+    assert isinstance(check_line(both.encode()), str)
 
 
 def test_a_line_longer_than_the_limit_is_one_bad_line(tmp_path: Path) -> None:
@@ -145,14 +146,20 @@ def test_a_line_longer_than_the_limit_is_one_bad_line(tmp_path: Path) -> None:
         stream.write(rec("2026-06-15T00:00:00.000Z", fresh=5))
     bad = BadLines()
     calls = list(read_calls(find_logs(log), bad))
-    assert [(call.line, call.input_tokens) for call in calls] == [(2, 5)]
+    assert [(call.line, call.tokens.input_tokens) for call in calls] == [(2, 5)]
     assert [item.line for item in bad.samples] == [1]
 
 
-def test_unreadable_file_is_an_analysis_error(tmp_path: Path) -> None:
-    """A file that cannot be read gives `AnalysisError` naming it, not an OSError."""
-    log = find_logs(write(tmp_path / "d" / "token-usage.jsonl", rec("2026-06-15T00:00:00.000Z")))
-    (tmp_path / "d" / "token-usage.jsonl").unlink()
-    (tmp_path / "d" / "token-usage.jsonl").mkdir()
-    with pytest.raises(AnalysisError, match=r"token-usage\.jsonl"):
-        list(read_calls(log))
+def test_an_unreadable_file_is_named_and_the_rest_is_read(tmp_path: Path) -> None:
+    """A log that cannot be read is skipped whole and named with the reason in
+    `BadLines.unreadable`; the other logs are read (issue 12, item 2)."""
+    blocked = write(tmp_path / "d" / "token-usage.jsonl", rec("2026-06-15T00:00:00.000Z"))
+    fine = write(tmp_path / "e" / "token-usage.jsonl", rec("2026-06-15T00:00:00.000Z", fresh=3))
+    logs = find_logs(tmp_path)
+    blocked.unlink()
+    blocked.mkdir()  # a directory where the log was: opening works, reading fails
+    bad = BadLines()
+    calls = list(read_calls(logs, bad))
+    assert [(call.path, call.tokens.input_tokens) for call in calls] == [(str(fine), 3)]
+    assert len(bad.unreadable) == 1
+    assert bad.unreadable[0].startswith(f"{blocked}: ") and "directory" in bad.unreadable[0]

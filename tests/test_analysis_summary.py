@@ -13,7 +13,7 @@ import genai_prices
 import pytest
 from genai_prices import Usage, data_snapshot
 
-from otel_token_usage.analysis import AnalysisError, summarize
+from otel_token_usage.analysis import AnalysisError, summarize, ts_text
 from otel_token_usage.pricing import PriceBook, PriceFileError
 
 from .helpers import log_line
@@ -108,9 +108,10 @@ def test_per_session_numbers_match_the_hand_computation(root: Path) -> None:
     report = summarize(root)
     a, b = report.groups
     assert (a.session_id, b.session_id) == ("a", "b")
-    assert (a.calls, a.input_tokens, a.cache_read_input_tokens) == (3, 170, 4500)
-    assert (a.cache_creation_input_tokens, a.output_tokens, a.thinking_tokens) == (2600, 600, 150)
-    assert a.prompt_tokens == 7270
+    assert (a.calls, a.tokens.input_tokens, a.tokens.cache_read_input_tokens) == (3, 170, 4500)
+    tokens = a.tokens
+    assert (tokens.cache_creation_input_tokens, tokens.output_tokens) == (2600, 600)
+    assert (tokens.thinking_tokens, tokens.prompt_tokens) == (150, 7270)
     assert a.cache_hit_ratio == pytest.approx(4500 / 7270)
     assert a.cache_write_payback == pytest.approx(4500 / 2600)
     assert a.thinking_share == pytest.approx(0.25)
@@ -122,13 +123,14 @@ def test_per_session_numbers_match_the_hand_computation(root: Path) -> None:
     assert b.cost_usd == Decimal("0.00936")  # (20*3 + 1000*0.3 + 1000*6 + 200*15) / 1e6
     assert b.no_cache_cost_usd == Decimal("0.00906")  # (2020*3 + 200*15) / 1e6
     assert b.saving_usd is not None and b.saving_usd < 0
-    assert b.cache_creation_1h_input_tokens == 1000
+    assert b.tokens.cache_creation_1h_input_tokens == 1000
     assert (a.bad_lines, b.bad_lines, report.total.bad_lines, report.bad.count) == (1, 1, 2, 2)
     total = report.total
     assert total.session_id is None
-    assert (total.calls, total.prompt_tokens) == (5, 7270 + 2020)
+    assert (total.calls, total.tokens.prompt_tokens) == (5, 7270 + 2020)
     assert total.cost_usd == Decimal("0.03435") + Decimal("0.00936")
-    assert (a.first_ts, a.last_ts) == (A[0][0], A[-1][0])
+    assert a.first_ts is not None and a.last_ts is not None
+    assert (ts_text(a.first_ts), ts_text(a.last_ts)) == (A[0][0], A[-1][0])
     assert report.unknown_prices == {}
 
 
@@ -177,8 +179,10 @@ def test_group_by_model_and_by_day_and_a_time_range(root: Path) -> None:
     ]
     ranged = summarize(root, since="2026-06-15T10:01:00.000Z", until="2026-06-16T00:00:00.000Z")
     assert [(g.session_id, g.calls) for g in ranged.groups if g.calls] == [("a", 2)]
-    assert ranged.total.input_tokens == 70
-    assert list(by_model.as_dict()) == ["by", "models", "total"]
+    assert ranged.total.tokens.input_tokens == 70
+    keys = list(by_model.as_dict())
+    assert keys[:4] == ["schema_version", "command", "filters", "input"]
+    assert keys[4:] == ["by", "top", "groups", "omitted_groups", "total"]
 
 
 def test_worker_processes_give_the_same_report(root: Path) -> None:
@@ -186,9 +190,10 @@ def test_worker_processes_give_the_same_report(root: Path) -> None:
     assert summarize(root, jobs=2).as_dict() == summarize(root, jobs=1).as_dict()
 
 
-def test_unknown_model_has_no_cost_and_is_listed(tmp_path: Path) -> None:
-    """A model no price source knows gets `cost_usd` None (and so does any total that holds
-    it), while the priced session keeps its cost."""
+def test_an_unknown_model_leaves_the_priced_subtotal(tmp_path: Path) -> None:
+    """A model no price source knows gets `cost_usd` None; a total that holds it keeps the
+    cost of the priced calls and says how many calls and tokens have no price (issue 12,
+    item 4)."""
     (tmp_path / "k").mkdir()
     (tmp_path / "u").mkdir()
     (tmp_path / "k" / "token-usage.jsonl").write_text(rec(A[0][0], "k", OPUS, fresh=1000))
@@ -199,7 +204,10 @@ def test_unknown_model_has_no_cost_and_is_listed(tmp_path: Path) -> None:
     known, unknown = report.groups
     assert known.cost_usd == Decimal("0.005")
     assert unknown.cost_usd is None and unknown.as_dict()["cost_usd"] is None
-    assert report.total.cost_usd is None and report.total.unpriced_calls == 1
+    assert (unknown.unpriced_calls, unknown.unpriced_tokens) == (1, 1000)
+    total = report.total
+    assert total.cost_usd == Decimal("0.005") and total.as_dict()["cost_usd"] == 0.005
+    assert (total.unpriced_calls, total.unpriced_tokens) == (1, 1000)
     assert report.unknown_prices == {("anthropic", "claude-nonexistent-9"): 1}
 
 
@@ -300,9 +308,9 @@ def test_mixed_blocks_sum_like_the_line_by_line_path(tmp_path: Path) -> None:
         quick = summarize(fast, by=by, since=since, until=until).as_dict()
         careful = summarize(slow, by=by, since=since, until=until).as_dict()
         careful["total"]["bad_lines"] = 0
-        for group in careful[next(iter(k for k in careful if k not in ("by", "total")))]:
+        for group in careful["groups"]:
             group["bad_lines"] = 0
-        assert quick == careful
+        assert (quick["groups"], quick["total"]) == (careful["groups"], careful["total"])
     kept = [(ts, model, kw) for ts, _session, model, kw in calls if since <= ts < until]
     expected = sum((library_cost(model, ts, **kw) for ts, model, kw in kept), Decimal(0))
     report = summarize(fast, since=since, until=until)

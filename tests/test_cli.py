@@ -8,14 +8,13 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_token_usage.record import SEED_FIELDS
 
-from .helpers import log_line
+from .helpers import log_line, run_cli
 
 REPORT_KEYS = {
     "session_id",
@@ -30,6 +29,7 @@ REPORT_KEYS = {
     "cost_usd",
     "bad_lines",
 }
+ENVELOPE = {"schema_version", "command", "filters", "input"}
 ROW_KEYS = {"index", "ts", "gap_s", "prompt_tokens", "cache_hit_ratio", "cold", "reason"}
 
 
@@ -46,17 +46,7 @@ def rec(
     return log_line(ts, session, model=model, fresh=fresh, read=read, write=write, out=out)
 
 
-def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
-    return subprocess.run(
-        [sys.executable, "-m", "otel_token_usage", *map(str, args)],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+run = run_cli
 
 
 @pytest.fixture
@@ -94,11 +84,11 @@ def test_report_json_has_sessions_and_total(root: Path) -> None:
     result = run("report", root, "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"by", "sessions", "total"}
-    assert [s["session_id"] for s in data["sessions"]] == ["a", "b"]
-    for summary in [*data["sessions"], data["total"]]:
+    assert set(data) == ENVELOPE | {"by", "top", "groups", "omitted_groups", "total"}
+    assert [s["session_id"] for s in data["groups"]] == ["a", "b"]
+    for summary in [*data["groups"], data["total"]]:
         assert set(summary) >= REPORT_KEYS
-    a = data["sessions"][0]
+    a = data["groups"][0]
     assert (a["calls"], a["input_tokens"], a["cache_read_input_tokens"]) == (3, 200, 2000)
     assert a["prompt_tokens"] == 200 + 2000 + 5050
     assert a["bad_lines"] == 1
@@ -126,11 +116,11 @@ def test_report_csv_and_table(root: Path) -> None:
 def test_report_by_model_and_day_with_range(root: Path) -> None:
     """`--by` regroups; `--since/--until` take dates or RFC 3339 times."""
     by_model = json.loads(run("report", root, "--by", "model", "--format", "json").stdout)
-    assert [m["model"] for m in by_model["models"]] == ["claude-opus-4-8"]
+    assert [m["model"] for m in by_model["groups"]] == ["claude-opus-4-8"]
     by_day = json.loads(
         run("report", root, "--by", "day", "--since", "2026-06-16", "--format", "json").stdout
     )
-    assert [(d["day"], d["calls"]) for d in by_day["days"]] == [("2026-06-16", 1)]
+    assert [(d["day"], d["calls"]) for d in by_day["groups"]] == [("2026-06-16", 1)]
     until = json.loads(
         run("report", root, "--until", "2026-06-15T10:00:30+00:00", "--format", "json").stdout
     )
@@ -140,13 +130,13 @@ def test_report_by_model_and_day_with_range(root: Path) -> None:
 def test_cost_shows_rates_and_saving(root: Path) -> None:
     """`cost` lists each model with its cache prices from genai-prices."""
     data = json.loads(run("cost", root, "--format", "json").stdout)
-    (model,) = data["models"]
+    (model,) = data["groups"]
     assert model["price_source"] == "genai-prices"
     assert (model["input_mtok"], model["cache_read_mtok"]) == (5.0, 0.5)
     assert (model["cache_write_5m_mtok"], model["cache_write_1h_mtok"]) == (6.25, 10.0)
     assert data["total"]["cost_usd"] == pytest.approx(0.0485625 + 0.0075)
     assert "claude-opus-4-8" in run("cost", root).stdout
-    assert run("cost", root, "--format", "csv").stdout.startswith("kind,provider,model")
+    assert run("cost", root, "--format", "csv").stdout.startswith("kind,session_id,day,provider")
 
 
 def test_cost_of_an_unknown_model_is_null_and_said_once(tmp_path: Path) -> None:
@@ -163,7 +153,7 @@ def test_cost_of_an_unknown_model_is_null_and_said_once(tmp_path: Path) -> None:
 
 def test_cache_timeline_in_each_format(root: Path) -> None:
     """`cache` rows carry the reason of each cold round, in JSON, CSV and the table."""
-    rows = json.loads(run("cache", root / "a", "--format", "json").stdout)
+    rows = json.loads(run("cache", root / "a", "--format", "json").stdout)["rows"]
     assert all(set(row) >= ROW_KEYS for row in rows)
     assert [(r["index"], r["cold"], r["reason"]) for r in rows] == [
         (1, True, "first_call"),
@@ -172,10 +162,10 @@ def test_cache_timeline_in_each_format(root: Path) -> None:
     ]
     assert rows[2]["gap_s"] == 480.0
     forced = json.loads(run("cache", root / "a", "--ttl", "1h", "--format", "json").stdout)
-    assert forced[2]["reason"] == "prefix_change"
+    assert forced["rows"][2]["reason"] == "prefix_change"
     cold = json.loads(
         run("cache", root, "--cold-only", "--session", "b", "--format", "json").stdout
-    )
+    )["rows"]
     assert [(r["session_id"], r["reason"]) for r in cold] == [("b", "first_call")]
     table = run("cache", root / "a").stdout
     assert "ttl_expired" in table and "1 cold" not in table and "2 cold" in table
@@ -204,7 +194,7 @@ def test_validate_reports_each_bad_line_and_exits_non_zero(root: Path, tmp_path:
     line = rec("2026-06-15T10:00:00.000Z", "s", fresh=1)
     strict.write_text(line + line.replace('"budget_limit":0,', ""))
     bad = run("validate", strict)
-    assert bad.returncode == 1 and f"{strict}:2: budget_limit" in bad.stdout
+    assert bad.returncode == 1 and f"{strict}:2: " in bad.stdout and "budget_limit" in bad.stdout
     clean = run("validate", root / "b")
     assert clean.returncode == 0 and "1 valid, 0 invalid" in clean.stdout
 

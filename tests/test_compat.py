@@ -80,3 +80,29 @@ def test_opentelemetry_proxy_meter_provider_is_recognised() -> None:
         "assert not no_meter_provider_yet(MeterProvider())\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_openai_resource_client_is_reachable() -> None:
+    """The OpenAI instrumentor names the provider from `resource._client.base_url`."""
+    import openai
+
+    from otel_token_usage.instrumentation.openai._openai_compat import client_of
+    from otel_token_usage.instrumentation.openai._provider import provider_of
+
+    client = openai.OpenAI(api_key="canary", base_url="https://api.deepseek.com")
+    assert client_of(client.chat.completions) is client  # SyncAPIResource._client
+    assert provider_of(client.chat.completions) == "deepseek"
+
+
+def test_google_genai_per_request_methods_exist() -> None:
+    """The Gemini instrumentor wraps the methods that send one request each."""
+    from google.genai import models
+
+    from otel_token_usage.instrumentation.google_genai._google_genai_compat import (
+        PER_REQUEST,
+        targets,
+    )
+
+    for owner, name, _ in PER_REQUEST:
+        assert callable(getattr(getattr(models, owner), name)), f"{owner}.{name}"
+    assert targets() == PER_REQUEST

@@ -17,6 +17,8 @@ import pytest
 from otel_token_usage.analysis import CacheTimeline, find_logs, read_calls
 from otel_token_usage.record import LOG_FILE_NAME
 
+from .helpers import log_line
+
 pytestmark = pytest.mark.slow  # subprocesses and real servers: `make test` runs them
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,9 +224,10 @@ def test_analysis_duckdb_cold_rounds_are_those_of_token_usage_cache(
         row = by_session[session_id]
         assert row["calls"] == len(lines)
         assert row["prompt_tokens"] == sum(map(_prompt, lines))
-        assert row["hit_ratio"] == round(
-            sum(r["cache_read_input_tokens"] for r in lines) / row["prompt_tokens"], 4
-        )
+        read = sum(r["cache_read_input_tokens"] for r in lines)
+        # Rounded half up to 4 places, in integers, as the examples round it.
+        prompt = row["prompt_tokens"]
+        assert row["hit_ratio"] == (read * 20_000 + prompt) // (2 * prompt) / 10_000
 
 
 def test_analysis_duckdb_cost_is_token_usage_cost(analysed: tuple[Path, dict[str, Any]]) -> None:
@@ -238,7 +241,7 @@ def test_analysis_duckdb_cost_is_token_usage_cost(analysed: tuple[Path, dict[str
         check=False,
     )
     assert done.returncode in (0, 1), done.stderr  # 1: the torn line was skipped
-    cli = {(m["provider"], m["model"]): m["cost_usd"] for m in json.loads(done.stdout)["models"]}
+    cli = {(m["provider"], m["model"]): m["cost_usd"] for m in json.loads(done.stdout)["groups"]}
     ours = {(r["provider"], r["model"]): r["cost_usd"] for r in results["cost"]}
     assert ours.keys() == cli.keys()
     for key, cost in ours.items():
@@ -253,3 +256,25 @@ def test_analysis_pandas_agrees_with_duckdb(analysed: tuple[Path, dict[str, Any]
     text = _example("analysis_pandas", sessions)
     assert "1 lines skipped" in text and "ttl_expired" in text
     assert "Cold rounds" in _example("analysis_duckdb", sessions)
+
+
+def test_analysis_examples_round_gaps_and_ratios_alike(tmp_path: Path) -> None:
+    """Gaps and hit ratios on the edge of a rounding step (a gap of 0.25 s, a ratio of
+    1/800) come out the same from DuckDB and pandas: both work in integer milliseconds
+    and token counts and round half up in integers, never through float epochs."""
+    sessions = tmp_path / "sessions"
+    (sessions / "edges").mkdir(parents=True)
+    lines = [log_line("2026-06-15T10:00:00.100Z", "edges", fresh=800)]
+    millis = 100
+    for step in range(1, 30):
+        millis += 50 + 100 * step  # gaps of 0.15 s, 0.25 s, 0.35 s, ...: all on a .x5
+        at = f"2026-06-15T10:{millis // 60_000:02d}:{millis % 60_000 / 1000:06.3f}Z"
+        read = 1 + step % 3  # of a prompt of 800: ratios 0.0025, 0.00375, 0.00125, ...
+        lines.append(log_line(at, "edges", fresh=800 - read, read=read))
+    (sessions / "edges" / LOG_FILE_NAME).write_text("".join(lines))
+    duck = json.loads(_example("analysis_duckdb", sessions, "--json"))
+    gaps = [row["gap_s"] for row in duck["cold_rounds"]]
+    assert gaps[:4] == [None, 0.2, 0.3, 0.4]  # 0.15 -> 0.2, 0.25 -> 0.3: half up
+    ratios = [row["hit_ratio"] for row in duck["cold_rounds"]]
+    assert ratios[:4] == [0.0, 0.0025, 0.0038, 0.0013]  # 3/800, 1/800: half up
+    assert json.loads(_example("analysis_pandas", sessions, "--json")) == duck

@@ -149,6 +149,34 @@ def test_retry_buffer_is_bounded(make_span: MakeSpan, tmp_path: Path) -> None:
     assert outputs == [3, 4]
 
 
+def test_full_retry_buffer_drops_the_oldest_lines_of_any_session(
+    make_span: MakeSpan, tmp_path: Path
+) -> None:
+    """Past max_pending_lines the oldest lines go, whichever session they belong to; the
+    survivors are written, each session's in the order they arrived (issue 9, item 8)."""
+    blocker = tmp_path / "sessions"
+    blocker.write_text("")
+    exporter = TokenUsageSpanExporter(blocker, max_pending_lines=3)
+
+    def span(session: str, output: int) -> ReadableSpan:
+        attrs = chat_attributes(**{"gen_ai.conversation.id": session})
+        attrs["gen_ai.usage.output_tokens"] = output
+        return make_span(attrs)
+
+    exporter.export([span("a", 0), span("b", 1), span("a", 2), span("b", 3)])  # drops a0
+    exporter.export([span("b", 4), span("a", 5)])  # drops b1 and a2, the oldest left
+    blocker.unlink()
+    assert exporter.force_flush()
+    exporter.shutdown()
+
+    def outputs(session: str) -> list[int]:
+        return [
+            json.loads(x)["output_tokens"] for x in read_lines(blocker / session / LOG_FILE_NAME)
+        ]
+
+    assert (outputs("a"), outputs("b")) == ([5], [3, 4])
+
+
 def test_export_never_raises_on_odd_spans(
     exporter: TokenUsageSpanExporter, make_span: MakeSpan, sessions_dir: Path
 ) -> None:

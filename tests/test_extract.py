@@ -235,6 +235,14 @@ def test_bad_u32_budget_value_falls_back_to_zero(make_span: MakeSpan) -> None:
     assert record.system_tokens == 0
 
 
+def test_bad_budget_flag_is_recorded_as_false(make_span: MakeSpan) -> None:
+    """A truncation flag that is not a bool is false on a valid line, never null."""
+    attrs = chat_attributes(**{"token_usage.budget.truncation_occurred": "yes"})
+    line = extract_line(make_span(attrs))
+    assert line is not None
+    assert json.loads(encode_lines([line]))["truncation_occurred"] is False
+
+
 def test_bad_value_falls_through_to_the_next_producer_name(make_span: MakeSpan) -> None:
     """When the first name holds garbage, a valid older name for the field is used."""
     attrs = chat_attributes()

@@ -10,6 +10,7 @@ command run as a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -105,14 +106,16 @@ def ingest(paths: Sequence[Path], sessions_dir: Path, **options: Any) -> Any:
         return ingest_files([str(p) for p in paths], ingestor)
 
 
-def cli(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str | Path, stdin: bytes | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OTEL_TOKEN_USAGE_DEBUG"}
     return subprocess.run(
         [sys.executable, "-m", "otel_token_usage", "ingest", *map(str, args)],
         capture_output=True,
         input=stdin.decode() if stdin is not None else None,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env=env,
         check=False,
     )
@@ -124,6 +127,26 @@ def wait_for(check: Callable[[], bool]) -> None:
     while not check():
         assert time.monotonic() < deadline, "the follower never caught up"
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def following(path: Path, sessions: Path, write_interval: float = 0.0) -> Iterator[Ingestor]:
+    """An `Ingestor` following `path` in a thread (polling every 10 ms, writing what it
+    read each time it catches up unless `write_interval` says otherwise) until the block
+    ends; then it is stopped, joined and closed."""
+    stop = threading.Event()
+    ingestor = Ingestor(sessions)
+    options = {"poll_interval": 0.01, "write_interval": write_interval}
+    worker = threading.Thread(
+        target=follow_files, args=([str(path)], ingestor, stop), kwargs=options
+    )
+    worker.start()
+    try:
+        yield ingestor
+    finally:
+        stop.set()
+        worker.join()
+        ingestor.close()
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -469,9 +492,11 @@ def test_errors_a_person_can_meet_are_one_line(tmp_path: Path) -> None:
     proto.write_bytes(b"\x00\x00\x01\x10\x0a\x0b")
     one_line_error(cli(proto, "--sessions-dir", sessions), "format: json")
     one_line_error(cli(real, "--fallback-session", "x" * 300), "fallback_session")
-    bad = cli(real, "--follow-timeout", "soon")
-    assert bad.returncode == 2
-    assert "Traceback" not in bad.stderr
+    for option in (("--follow-timeout", "soon"), ("--shard", "2/2"), ("--max-held-ids", "0")):
+        bad = cli(real, *option)
+        assert bad.returncode == 2
+        assert "Traceback" not in bad.stderr
+        assert option[0] in bad.stderr
 
 
 def test_gzip_and_stdin_read_like_plain_files(tmp_path: Path) -> None:
@@ -567,13 +592,7 @@ def test_follow_ingests_appends_and_rotated_files(tmp_path: Path) -> None:
     path = tmp_path / "traces.json"
     path.write_bytes(lines[0])
     sessions = tmp_path / "sessions"
-    stop = threading.Event()
-    ingestor = Ingestor(sessions)
-    worker = threading.Thread(
-        target=follow_files, args=([str(path)], ingestor, stop), kwargs={"poll_interval": 0.01}
-    )
-    worker.start()
-    try:
+    with following(path, sessions) as ingestor:
         wait_for(lambda: log_count(sessions) == 1)
         with path.open("ab") as file:
             file.write(lines[1] + lines[2])
@@ -581,10 +600,6 @@ def test_follow_ingests_appends_and_rotated_files(tmp_path: Path) -> None:
         path.rename(tmp_path / "traces-2026-06-15T10-00-00.000.json")
         path.write_bytes(lines[2] + lines[3] + lines[4])  # overlaps what was read
         wait_for(lambda: log_count(sessions) == 5)
-    finally:
-        stop.set()
-        worker.join()
-        ingestor.close()
     assert [line["output_tokens"] for line in log_lines(sessions)] == [100, 101, 102, 103, 104]
     assert ingestor.stats.duplicates == 1  # the overlap, known by its response id
 

@@ -30,8 +30,8 @@ from otel_token_usage import TokenUsageSpanExporter
 from otel_token_usage import semconv as a
 from otel_token_usage import semconv as m
 from otel_token_usage.export import TokenMetrics
-from otel_token_usage.pricing import PriceBook, TokenSums
-from otel_token_usage.record import LOG_FILE_NAME
+from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import LOG_FILE_NAME, TokenCounts
 
 from .helpers import MakeSpan, chat_attributes, read_lines
 
@@ -268,16 +268,16 @@ def test_cost_is_the_price_books_price_of_the_lines(
             + line["cache_read_input_tokens"]
             + line["cache_creation_input_tokens"]
         )
-        sums = TokenSums(
-            1,
-            line["input_tokens"],
-            line["cache_read_input_tokens"],
-            line["cache_creation_input_tokens"],
-            line.get("cache_creation_1h_input_tokens", 0),
-            line["output_tokens"],
+        tokens = TokenCounts(
+            input_tokens=line["input_tokens"],
+            cache_read_input_tokens=line["cache_read_input_tokens"],
+            cache_creation_input_tokens=line["cache_creation_input_tokens"],
+            cache_creation_1h_input_tokens=line["cache_creation_1h_input_tokens"] or 0,
+            output_tokens=line["output_tokens"],
         )
         key = key_of(ATTRS[line["model"]])
-        expected[key] = expected.get(key, 0.0) + float(price.cost(price.tier_of(prompt), sums))
+        dollars = float(price.cost(price.tier_of(prompt), tokens, 1))
+        expected[key] = expected.get(key, 0.0) + dollars
     cost = by_name(collect(metric_reader), m.COST)
     assert {key: p.value for key, p in cost.items()} == pytest.approx(expected)
     assert {p.unit for p in cost.values()} == {"USD"}

@@ -61,10 +61,9 @@ def seed_record() -> TokenUsageRecord:
 
 def test_seed_test_values_give_the_rust_line() -> None:
     """The seed's own test record serializes to exactly serde_json's compact line."""
-    line = seed_record().to_json_line()
+    line = seed_record().to_json_line(seed=True)
     assert line == SEED_LINE
     assert "\n" not in line
-    assert seed_record().to_json_line(seed=True) == SEED_LINE
 
 
 def test_fields_are_the_twenty_rust_fields_then_extensions() -> None:
@@ -103,10 +102,21 @@ def test_extension_fields_follow_field_20_and_seed_mode_drops_them() -> None:
     assert record.to_json_line(seed=True) == SEED_LINE
 
 
-def test_unset_extension_fields_are_not_written() -> None:
-    """An extension field is written only when known (no nulls on the line)."""
+NULL_EXTENSIONS = ",".join(f'"{name}":null' for name in EXTENSION_FIELDS)
+
+
+def test_every_extended_line_has_every_extension_key() -> None:
+    """The extended line writes every extension field, null when unknown, so that every
+    line has the same keys (tools that infer a schema from the first lines see them all);
+    the seed line has none of them."""
     record = seed_record().model_copy(update={"duration_ms": 5})
-    assert record.to_json_line() == SEED_LINE[:-1] + ',"duration_ms":5}'
+    known = NULL_EXTENSIONS.replace('"duration_ms":null', '"duration_ms":5')
+    assert record.to_json_line() == f"{SEED_LINE[:-1]},{known}}}"
+    assert seed_record().to_json_line() == f"{SEED_LINE[:-1]},{NULL_EXTENSIONS}}}"
+    values = {name: getattr(record, name) for name in (*SEED_FIELDS, *EXTENSION_FIELDS)}
+    assert encode_line(values) == record.to_json_line().encode() + b"\n"
+    seed_values = {name: values[name] for name in SEED_FIELDS}
+    assert encode_line(seed_values) == SEED_LINE.encode() + b"\n"
 
 
 @pytest.mark.parametrize(
@@ -146,7 +156,7 @@ def test_integer_fields_accept_their_rust_maxima() -> None:
 def test_fast_encoder_matches_the_model_serializer(text: str) -> None:
     """encode_line (the export path) writes the same bytes as to_json_line, plus \\n."""
     record = seed_record().model_copy(update={"session_id": text, "model": text})
-    values = record.model_dump(exclude_none=True)
+    values = record.model_dump()
     assert encode_line(values) == record.to_json_line().encode() + b"\n"
 
 

@@ -51,11 +51,12 @@ def test_openai_responses_usage() -> None:
 
 
 def test_mappings_and_garbage_never_raise() -> None:
-    """Plain mappings work; missing, negative or non-integer values read as 0."""
+    """Plain mappings work; negative or non-integer values count as not reported; a
+    usage of no known shape (or None) gives None, never a Usage of zeros."""
     assert normalize_usage({"input_tokens": 10, "output_tokens": 2}) == Usage(10, 2)
     assert normalize_usage({"input_tokens": -1, "output_tokens": "x"}) == Usage()
-    assert normalize_usage(None) == Usage()
-    assert normalize_usage(object()) == Usage()
+    assert normalize_usage(None) is None
+    assert normalize_usage(object()) is None
 
 
 def test_attributes_write_the_current_and_the_older_cache_write_name() -> None:

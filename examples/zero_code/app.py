@@ -17,9 +17,9 @@ How each call's session is named, still without code of ours:
   `OTEL_TOKEN_USAGE_FALLBACK_SESSION` names (one per process: right for a batch job or
   one run of a CLI agent).
 
-For several sessions in one process with any client, use `session(...)` and add
-`SessionSpanProcessor` to the tracer provider (`examples/anthropic_instrumentor.py`):
-a few lines of code, so no longer zero code.
+For several sessions in one process with any client, wrap each conversation's calls in
+`with session(...)` (`examples/anthropic_instrumentor.py`): one line of code, so no longer
+quite zero code; `opentelemetry-instrument` has already added `SessionSpanProcessor`.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ TICKETS = {
     "ticket-1041": "The nightly export job fails with 'disk quota exceeded'.",
     "ticket-1042": "Users report that the login page is slow on Mondays.",
 }
-ANTHROPIC_MODEL = "claude-sonnet-4-5"
-OPENAI_MODEL = "gpt-4.1-mini"
+ANTHROPIC_MODEL = "claude-sonnet-5-5"
+OPENAI_MODEL = "gpt-6-luna"
 # Long and the same for every ticket, so that the API caches it.
 SYSTEM = "You triage support tickets for an operations team. " + " ".join(
     f"Guideline {n}: restate the problem, list the likely causes in order, name the first "

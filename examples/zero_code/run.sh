@@ -7,6 +7,9 @@ set -eu
 here=$(dirname "$0")
 
 export OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-zero-code-agent}"
+# Our configurator: the SDK's set-up plus SessionSpanProcessor, and every LLM call a line
+# whatever OTEL_TRACES_SAMPLER samples (opentelemetry-distro's is installed too).
+export OTEL_PYTHON_CONFIGURATOR="${OTEL_PYTHON_CONFIGURATOR:-token_usage}"
 # Our exporter by its entry-point name; `otlp,token_usage` also sends the traces on.
 export OTEL_TRACES_EXPORTER="${OTEL_TRACES_EXPORTER:-token_usage}"
 export OTEL_METRICS_EXPORTER="${OTEL_METRICS_EXPORTER:-none}"

@@ -1,7 +1,9 @@
 """otel-token-usage: every LLM call a span with its token usage, every call a log line.
 
 Public surface: the record (`TokenUsageRecord`, `TokenBudgetUsage`), the exporter that
-writes it (`TokenUsageSpanExporter`), and `extract_record` for reading spans yourself;
+writes it (`TokenUsageSpanExporter`, behind `TokenUsageSpanProcessor`, with
+`TokenUsageSampler` so trace sampling costs no line), and `extract_record` for reading
+spans yourself;
 the session context (`session`, `current_session`, stamped onto LLM spans by
 `SessionSpanProcessor`) and
 `llm_call` for calls no instrumentor covers; `configure()` for the whole pipeline (session
@@ -15,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._session import ActiveSession, current_session, session
-    from .export import SessionSpanProcessor, TokenUsageSpanExporter, extract_record
+    from .export import (
+        SessionSpanProcessor,
+        TokenUsageSampler,
+        TokenUsageSpanExporter,
+        TokenUsageSpanProcessor,
+        extract_record,
+    )
     from .instrumentation._manual import llm_call
     from .pipeline import TokenUsagePipeline, configure
     from .record import TokenBudgetUsage, TokenUsageRecord
@@ -28,7 +36,9 @@ _WHERE = {
     "TokenBudgetUsage": ".record",
     "TokenUsagePipeline": ".pipeline",
     "TokenUsageRecord": ".record",
+    "TokenUsageSampler": ".export",
     "TokenUsageSpanExporter": ".export",
+    "TokenUsageSpanProcessor": ".export",
     "configure": ".pipeline",
     "extract_record": ".export",
     "llm_call": ".instrumentation._manual",
@@ -43,7 +53,9 @@ __all__ = [
     "TokenBudgetUsage",
     "TokenUsagePipeline",
     "TokenUsageRecord",
+    "TokenUsageSampler",
     "TokenUsageSpanExporter",
+    "TokenUsageSpanProcessor",
     "configure",
     "current_session",
     "extract_record",

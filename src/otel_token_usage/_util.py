@@ -1,5 +1,6 @@
 """Small helpers every part of the package shares: throttled logging, a bounded memory of
-recent keys, the package version, and reading a field from an object or a mapping.
+recent keys, the package version, reading a field from an object or a mapping, and text
+made safe to show on a terminal.
 
 Nothing here imports OpenTelemetry, pydantic or another part of this package.
 """
@@ -9,8 +10,10 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Mapping
 
 __all__ = [
@@ -21,6 +24,8 @@ __all__ = [
     "ThrottledLogger",
     "UserError",
     "field",
+    "printable",
+    "reinit_after_fork",
     "version",
 ]
 
@@ -56,10 +61,30 @@ def field(obj: object, name: str) -> object:
         return None
 
 
+def reinit_after_fork(method: Callable[[], None]) -> None:
+    """Call the bound `method` in the child after every `os.fork()`, for as long as its
+    object lives (only a weak reference is kept, as the OpenTelemetry SDK's batch
+    processors do).
+
+    A forked child has one thread: a lock that another thread of the parent held at the
+    fork stays held forever, and a buffer copied from the parent would be written twice.
+    `method` must therefore replace locks (never acquire them) and drop what the parent
+    will still write."""
+    ref = weakref.WeakMethod(method)
+
+    def after_in_child() -> None:
+        bound = ref()
+        if bound is not None:
+            bound()
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
 class Throttle:
     """Admits each key at most once per `interval_s`, and counts what it held back.
 
-    Thread-safe; the clock is injectable so tests need not sleep."""
+    Thread-safe, and safe across `os.fork()` (the child gets a fresh lock); the clock
+    is injectable so tests need not sleep."""
 
     def __init__(
         self, interval_s: float = DEFAULT_INTERVAL_S, clock: Callable[[], float] = time.monotonic
@@ -69,6 +94,7 @@ class Throttle:
         self._lock = threading.Lock()
         # key -> (time last admitted, held back since)
         self._state: dict[Hashable, tuple[float, int]] = {}
+        reinit_after_fork(self.reset_after_fork)
 
     def admit(self, key: Hashable) -> int | None:
         """None when `key` was admitted within the interval (it is counted as held back);
@@ -164,3 +190,14 @@ class RecentKeys:
         if len(self._recent) >= self._capacity:
             self._older, self._recent = self._recent, set()
         return False
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (C0 including newline and tab, DEL, C1)
+    written as a `\\xNN` escape: text from a log or a span (model, provider and session
+    names, paths) shown on a terminal can then never drive it (no escape sequences, no
+    cursor moves, no line breaks)."""
+    return text.translate(_CONTROL)

@@ -19,6 +19,9 @@ Run: `python -m otel_token_usage.demo [--sessions-dir DIR]`. Offline; no API key
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -172,6 +175,20 @@ def run(sessions_dir: Path) -> Path:
     return log
 
 
+def shell_command() -> str:
+    """How to run `token-usage` from the shell that started this Python: the bare name
+    when the shell finds this installation's script by it, else the script's path
+    (relative to the current directory when it is below it, as `.venv/bin/token-usage`
+    after `make demo`), else `python -m otel_token_usage` with this interpreter."""
+    script = Path(sys.executable).parent / "token-usage"
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m otel_token_usage"
+    found = shutil.which("token-usage")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "token-usage"
+    return shlex.quote(str(_relative(script)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m otel_token_usage.demo`."""
     parser = argparse.ArgumentParser(description="Run the demo agent, then analyse its log.")
@@ -181,10 +198,26 @@ def main(argv: list[str] | None = None) -> None:
     lines = log.read_text(encoding="utf-8").splitlines()
     print(f"{len(lines)} calls logged in {log}; the first two lines:\n")
     print("\n".join(lines[:2]))
-    print(f"\n$ token-usage cache {log}\n", flush=True)
+    # Printed as the user can paste them: `token-usage` is on PATH only in an activated
+    # virtual environment, which `make demo` does not (and cannot) leave behind.
+    command = shell_command()
+    where = shlex.quote(str(log))
+    print(f"\n$ {command} cache {where}\n", flush=True)
     token_usage(["cache", str(log)])
-    print(f"\n$ token-usage report {log}\n", flush=True)
+    print(f"\n$ {command} report {where}\n", flush=True)
     token_usage(["report", str(log)])
+    print(f"\nTry it yourself: {command} report {shlex.quote(str(args.sessions_dir))}")
+    activate = Path(sys.executable).parent / "activate"
+    if command != "token-usage" and activate.is_file():
+        print(f"(or put it on PATH first: . {shlex.quote(str(_relative(activate)))})")
+
+
+def _relative(path: Path) -> Path:
+    """`path` relative to the current directory if it is below it, else as it is."""
+    try:
+        return path.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 if __name__ == "__main__":

@@ -140,12 +140,41 @@ ANTHROPIC_CACHE_WRITE_1H = "anthropic.usage.cache_creation.ephemeral_1h_input_to
 TOKEN_USAGE_MESSAGE_COUNT = "token_usage.message_count"
 TOKEN_USAGE_CACHE_WRITE_5M = "token_usage.cache_write.5m.input_tokens"
 TOKEN_USAGE_CACHE_WRITE_1H = "token_usage.cache_write.1h.input_tokens"
+# OpenAI Responses' cache-write TTLs, which fit neither 5m nor 1h: kept on the span only.
+TOKEN_USAGE_CACHE_WRITE_30M = "token_usage.cache_write.30m.input_tokens"
+TOKEN_USAGE_CACHE_WRITE_12H = "token_usage.cache_write.12h.input_tokens"
 TOKEN_USAGE_BUDGET_PREFIX = "token_usage.budget."
 
 BUDGET_ATTRIBUTES: dict[str, str] = {
     field: TOKEN_USAGE_BUDGET_PREFIX + field for field in BUDGET_FIELDS
 }
 """Record budget field -> the `token_usage.budget.<field>` attribute carrying it."""
+
+# --- provider names (`gen_ai.provider.name`, the conventions' registered values) ---
+PROVIDER_OPENAI = "openai"
+PROVIDER_ANTHROPIC = "anthropic"
+PROVIDER_GEMINI = "gcp.gemini"
+PROVIDER_VERTEX_AI = "gcp.vertex_ai"
+PROVIDER_BEDROCK = "aws.bedrock"
+PROVIDER_AZURE_OPENAI = "azure.ai.openai"
+PROVIDER_DEEPSEEK = "deepseek"
+PROVIDER_XAI = "x_ai"
+PROVIDER_MISTRAL = "mistral_ai"
+PROVIDER_GROQ = "groq"
+
+PROVIDER_ALIASES: dict[str, str] = {
+    "gemini": PROVIDER_GEMINI,
+    "vertex_ai": PROVIDER_VERTEX_AI,
+    "xai": PROVIDER_XAI,
+    "az.ai.openai": PROVIDER_AZURE_OPENAI,
+}
+"""Deprecated `gen_ai.system` values some producers still write (the upstream google-genai
+instrumentation writes `gemini` / `vertex_ai`) -> the registered name a line carries."""
+
+# The upstream botocore instrumentation marks every AWS SDK span with this; its Bedrock
+# spans put the raw, cache-exclusive `inputTokens` in gen_ai.usage.input_tokens.
+RPC_SYSTEM = "rpc.system"
+RPC_SYSTEM_AWS_API = "aws-api"
 
 # --- which spans are LLM calls ---
 INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})

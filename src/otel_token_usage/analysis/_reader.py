@@ -1,48 +1,48 @@
 """Streaming reader of session logs: one file, a session directory, a sessions tree, or stdin.
 
 Files are read in blocks of whole lines, so memory stays bounded by the block size however
-long a session is. A line that cannot be used (torn by a crash, garbage, a field the
-analysis needs missing or of the wrong type) is skipped and counted with its file and line
-number; blank lines are ignored. Full schema checks are `validate`'s job
-(`TokenUsageRecord` per line); the analysis checks, in C via msgspec, only the fields it
-reads, because it must stream millions of lines.
+long a session is. A line that is not valid (see `_line`: the one definition every command
+applies) is skipped and counted with its file and line number; blank lines are passed
+over. A directory that cannot be listed or a log that cannot be read is skipped whole and
+named (`BadLines.unreadable`); the rest is read. The selection (`Filters`: times,
+sessions, models) is applied here too, to valid and invalid lines alike, so that every
+command selects the same lines.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from datetime import datetime
+from itertools import compress
 from pathlib import Path
-from typing import IO, Annotated, Any, NamedTuple
-
-import msgspec
+from typing import IO, NamedTuple
 
 from otel_token_usage._util import UserError
-from otel_token_usage.record import (
-    EXTENSION_FIELDS,
-    LOG_FILE_NAME,
-    SEED_FIELDS,
-    session_id_from_dir_name,
-)
+from otel_token_usage.record import LOG_FILE_NAME, TokenCounts, session_id_from_dir_name
+
+from ._filter import Filters
+from ._line import Line, check_line, decode_block
 
 __all__ = [
     "STDIN",
+    "STDIN_NAME",
     "AnalysisError",
     "BadLine",
     "BadLines",
     "Call",
     "LogFile",
-    "decode_block",
     "find_logs",
     "iter_blocks",
-    "parse_lines",
     "read_calls",
+    "read_lines",
 ]
 
 STDIN = "-"
+STDIN_NAME = "<stdin>"
+_ALL = Filters()
 BLOCK_SIZE = 384 << 10
 WHOLE_FILE_MAX = 1 << 20
 MAX_LINE = 16 << 20
@@ -54,72 +54,22 @@ class AnalysisError(UserError):
     not a session log). Its message is one line, fit to print as it is."""
 
 
-def _field(name: str) -> str:
-    # Field names are the record's; a rename there fails here at import, not silently later.
-    if name not in SEED_FIELDS and name not in EXTENSION_FIELDS:
-        raise RuntimeError(f"record has no field {name!r}")
-    return name
-
-
-_Count = Annotated[int, msgspec.Meta(ge=0)]
-_TYPES: dict[str, Any] = {
-    _field("ts"): str,
-    _field("session_id"): str,
-    _field("model"): str,
-    _field("provider"): str,
-    _field("input_tokens"): _Count,
-    _field("cache_read_input_tokens"): _Count,
-    _field("cache_creation_input_tokens"): _Count,
-    _field("output_tokens"): _Count,
-    _field("thinking_tokens"): _Count,
-    _field("summary_tokens"): _Count,
-    _field("segments_removed"): _Count,
-    _field("truncation_occurred"): bool,
-}
-_WRITE_1H = _field("cache_creation_1h_input_tokens")
-# The fields the analysis reads, declared in line order (the decoder is fastest when
-# they come as declared); every other field of a line is skipped unread. Integers are
-# strict (no bools, no floats), strings are strings; the 1-hour write count is optional.
-_Line = msgspec.defstruct(
-    "_Line",
-    [
-        *((name, _TYPES[name]) for name in SEED_FIELDS if name in _TYPES),
-        (_WRITE_1H, _Count | None, None),
-    ],
-    gc=False,
-    frozen=True,
-)
-_LINE = msgspec.json.Decoder(_Line)
-_CALL_ORDER = attrgetter(*_TYPES, _WRITE_1H)
-
-
 class Call(NamedTuple):
-    """One usable line: the fields the analysis reads, plus where the line is.
+    """One valid line: what the cache timeline reads of it, plus where the line is.
 
-    Token counts are non-negative ints; `cache_creation_1h_input_tokens` is 0 when the
-    line does not carry that extension field. `line` is 1-based.
+    `ts` is an aware datetime (its offset as written); `line` is 1-based.
     """
 
-    ts: str
+    ts: datetime
     session_id: str
     model: str
     provider: str
-    input_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
-    output_tokens: int
-    thinking_tokens: int
+    tokens: TokenCounts
     summary_tokens: int
     segments_removed: int
     truncation_occurred: bool
-    cache_creation_1h_input_tokens: int
     path: str
     line: int
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Fresh input plus cache reads plus cache writes: the whole prompt."""
-        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +86,17 @@ class BadLine:
 
 @dataclass(slots=True)
 class BadLines:
-    """Counts skipped lines and keeps the first few for messages (memory stays bounded)."""
+    """What reading met besides the selected calls: the skipped lines (`count`, with the
+    first few kept for messages, so memory stays bounded), every directory or log
+    skipped whole because it could not be read (`path: reason`), how many valid lines
+    were read in all (selected or not: `valid`) and how many invalid lines were passed
+    over because they are outside the selection (`outside`, see `Filters.may_hold`)."""
 
     count: int = 0
     samples: list[BadLine] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    valid: int = 0
+    outside: int = 0
 
     def add(self, bad: BadLine) -> None:
         """Count one skipped line."""
@@ -153,6 +110,14 @@ class BadLines:
         room = _KEEP_SAMPLES - len(self.samples)
         if room > 0:
             self.samples.extend(other.samples[:room])
+        self.unreadable.extend(other.unreadable)
+        self.valid += other.valid
+        self.outside += other.outside
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether anything was left out: a skipped line or an unreadable path."""
+        return bool(self.count or self.unreadable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +125,25 @@ class LogFile:
     """One session log to read. `path` is `-` for stdin; `size` is None when unknown.
 
     `session_hint` is the session id its directory name stands for, used to attribute bad
-    lines of a file in which no line can be read.
+    lines of a file in which no line can be read. `error` is set (and `path` is a
+    directory) for a part of a tree that could not be listed: reading it reports it as
+    unreadable. `name`, when set, is what messages call it instead of its path (a copy
+    of stdin is still `<stdin>`).
     """
 
     path: str
     size: int | None
     session_hint: str | None
+    error: str | None = None
+    name: str | None = None
 
 
 def find_logs(source: str | os.PathLike[str]) -> list[LogFile]:
     """The logs below `source`: itself if a file, its `token-usage.jsonl` if a session
     directory, every `token-usage.jsonl` below it if a sessions tree (symbolic links are
-    not followed), or stdin for `-`. Sorted by path. Raises `AnalysisError` when there is
-    nothing to read."""
+    not followed), or stdin for `-`. Sorted by path; a directory of the tree that cannot be
+    listed is in the list as a `LogFile` with an `error`. Raises `AnalysisError` when
+    there is nothing to read."""
     text = os.fspath(source)
     if text == STDIN:
         return [LogFile(STDIN, None, None)]
@@ -194,6 +165,7 @@ def find_logs(source: str | os.PathLike[str]) -> list[LogFile]:
     if errors and not found:
         first = errors[0]
         raise AnalysisError(f"{first.filename}: {first.strerror or first}")
+    found.extend(LogFile(str(bad.filename), None, None, str(bad.strerror or bad)) for bad in errors)
     if not found:
         raise AnalysisError(
             f"{text}: no {LOG_FILE_NAME} in it (not a session directory or sessions tree)"
@@ -205,21 +177,29 @@ def find_logs(source: str | os.PathLike[str]) -> list[LogFile]:
 def _walk(root: str, found: list[LogFile], errors: list[OSError]) -> None:
     # Every regular-file log below `root`, symbolic links neither followed nor taken: one
     # directory listing per directory and one lstat per log (a tree may hold thousands).
+    # A log that is not a regular file (a symbolic link, a directory, a FIFO) is an error
+    # to report, not something to pass over in silence.
     pending = [root]
     while pending:
         directory = pending.pop()
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.name == LOG_FILE_NAME:
+                        if entry.is_file(follow_symlinks=False):
+                            size = entry.stat(follow_symlinks=False).st_size
+                            name = os.path.basename(directory)
+                            hint = session_id_from_dir_name(name) if name else None
+                            found.append(LogFile(entry.path, size, hint))
+                        else:
+                            errors.append(OSError(0, _NOT_REGULAR, entry.path))
+                    elif entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    elif entry.name == LOG_FILE_NAME and entry.is_file(follow_symlinks=False):
-                        size = entry.stat(follow_symlinks=False).st_size
-                        name = os.path.basename(directory)
-                        hint = session_id_from_dir_name(name) if name else None
-                        found.append(LogFile(entry.path, size, hint))
         except OSError as error:
             errors.append(error)
+
+
+_NOT_REGULAR = "not a regular file (symbolic links are not followed)"
 
 
 def _log_file(path: Path, size: int) -> LogFile:
@@ -234,25 +214,20 @@ def iter_blocks(log: LogFile, block_size: int | None = None) -> Iterator[tuple[i
     Blocks are read `block_size` bytes at a time; by default a file of up to 1 MiB in one
     read, a longer one 384 KiB at a time. A line longer than 16 MiB is yielded on its
     own, cut short, so that it is counted as a bad line without being held in memory.
-    Raises `AnalysisError` if the file cannot be read.
+    Raises `OSError` if the file cannot be opened or read.
     """
     if block_size is None:
         # Reads of 1 MiB and more made the allocator map fresh pages for every block, and
         # those page faults cost as much as the reading: longer files go in smaller blocks.
         size = log.size
         block_size = size + 1 if size is not None and size < WHOLE_FILE_MAX else BLOCK_SIZE
-    try:
-        stream = _open(log)
-    except OSError as error:
-        raise AnalysisError(f"{log.path}: {error.strerror or error}") from None
-    with stream:
+    if log.error is not None:
+        raise OSError(log.error)
+    with _open(log) as stream:
         line_no = 1
         carry = b""
         while True:
-            try:
-                chunk = stream.read(block_size)
-            except OSError as error:
-                raise AnalysisError(f"{log.path}: {error.strerror or error}") from None
+            chunk = stream.read(block_size)
             if not chunk:
                 break
             block = carry + chunk if carry else chunk
@@ -302,60 +277,109 @@ def _open(log: LogFile) -> IO[bytes]:
     return open(log.path, "rb")
 
 
-def decode_block(block: bytes, lines: int) -> list[Any] | None:
-    """Decode a block of `lines` whole lines in one go into records whose attributes are
-    `Call`'s fields (`cache_creation_1h_input_tokens` may be None), or None if any line is
-    not a usable record (the caller then goes line by line to find which).
+def read_lines(
+    log: LogFile,
+    bad: BadLines,
+    on_block: Callable[[int], None] | None = None,
+    on_bad: Callable[[BadLine], None] | None = None,
+    *,
+    blank_is_bad: bool = False,
+    filters: Filters = _ALL,
+) -> Iterator[tuple[Sequence[int], list[Line]]]:
+    """The selected valid lines of `log` (all, without `filters`), a block at a time:
+    (their line numbers, the lines; the lines may be none when a block holds none).
 
-    One C call decodes and type-checks the block, skipping the fields the analysis does not
-    read; the per-line path applies the same checks, so both agree on every line.
+    Every other line that may belong to the selection is counted in `bad` (and given to
+    `on_bad`, if set), but blank lines unless `blank_is_bad` (they are passed over
+    otherwise); a log that cannot be read (or stops being readable) is added to
+    `bad.unreadable` and read no further. `on_block` is told the size of each block
+    read. This is the one reader of every command: all apply the same definition of a
+    valid line (`_line`) and of the selection (`Filters`).
     """
+    name = display_name(log)
     try:
-        records: list[Any] = _LINE.decode_lines(block)
-    except msgspec.DecodeError:
-        return None
-    # Blank lines are skipped by the decoder and a line holding two values yields two, so
-    # a count mismatch sends the block to the per-line path, which tells them apart.
-    return records if len(records) == lines else None
+        for first_line, lines, block in iter_blocks(log):
+            if on_block is not None:
+                on_block(len(block))
+            records = decode_block(block, lines)
+            if records is not None:
+                bad.valid += lines
+                yield _selected(filters, range(first_line, first_line + lines), records)
+                continue
+            numbers: list[int] = []
+            records = []
+            for number, raw in enumerate(_split(block), first_line):
+                if not raw.strip():
+                    if not blank_is_bad:
+                        continue
+                    found: Line | str = "blank line"
+                else:
+                    found = check_line(raw)
+                if isinstance(found, str):
+                    if not filters.may_hold(raw):
+                        bad.outside += 1
+                        continue
+                    skipped = BadLine(name, number, found)
+                    bad.add(skipped)
+                    if on_bad is not None:
+                        on_bad(skipped)
+                else:
+                    numbers.append(number)
+                    records.append(found)
+            bad.valid += len(records)
+            # Perhaps none: the caller hears of the bad lines now.
+            yield _selected(filters, numbers, records)
+    except OSError as error:
+        bad.unreadable.append(f"{name}: {error.strerror or error}")
 
 
-def parse_lines(path: str, first_line: int, block: bytes, bad: BadLines) -> Iterator[Call]:
-    """The usable lines of a block one by one; every other non-blank line is added to
-    `bad` with its line number."""
+def _selected(
+    filters: Filters, numbers: Sequence[int], records: list[Line]
+) -> tuple[Sequence[int], list[Line]]:
+    mask = filters.selected(records) if records else None
+    if mask is None:
+        return numbers, records
+    return list(compress(numbers, mask)), list(compress(records, mask))
+
+
+def _split(block: bytes) -> list[bytes]:
     lines = block.split(b"\n")
     if block.endswith(b"\n"):
         lines.pop()
-    for offset, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            record = _LINE.decode(line)
-        except msgspec.DecodeError as error:
-            bad.add(BadLine(path, first_line + offset, _reason(error)))
-            continue
-        values = _CALL_ORDER(record)
-        if values[-1] is None:
-            values = (*values[:-1], 0)
-        yield Call._make((*values, path, first_line + offset))
+    return lines
 
 
-def _reason(error: msgspec.DecodeError) -> str:
-    text = str(error)
-    if isinstance(error, msgspec.ValidationError):
-        return text.replace("`$.", "`")
-    if "truncated" in text:
-        return "not JSON: the line ends early (a torn line)"
-    return f"not JSON: {text}"
-
-
-def read_calls(logs: Iterable[LogFile], bad: BadLines | None = None) -> Iterator[Call]:
-    """Every usable line of `logs`, in file order, as `Call`s; other lines are counted in
-    `bad` (if given) with file and line number. Memory is bounded by one block."""
+def read_calls(
+    logs: Iterable[LogFile],
+    bad: BadLines | None = None,
+    *,
+    filters: Filters = _ALL,
+    on_block: Callable[[int], None] | None = None,
+) -> Iterator[Call]:
+    """Every selected valid line of `logs`, in file order, as `Call`s; other lines are
+    counted in `bad` (if given) with file and line number, unreadable logs named there.
+    `on_block` is told the size of each block read. Memory is bounded by one block."""
     sink = bad if bad is not None else BadLines()
     for log in logs:
-        for first_line, _lines, block in iter_blocks(log):
-            yield from parse_lines(_display(log), first_line, block, sink)
+        name = display_name(log)
+        for numbers, records in read_lines(log, sink, on_block, filters=filters):
+            for number, record in zip(numbers, records, strict=True):
+                yield Call(
+                    record.ts,
+                    record.session_id,
+                    record.model,
+                    record.provider,
+                    TokenCounts.of(record),
+                    record.summary_tokens,
+                    record.segments_removed,
+                    record.truncation_occurred,
+                    name,
+                    number,
+                )
 
 
-def _display(log: LogFile) -> str:
-    return "<stdin>" if log.path == STDIN else log.path
+def display_name(log: LogFile) -> str:
+    """How messages name `log`: its `name`, its path, or `<stdin>`."""
+    if log.name is not None:
+        return log.name
+    return STDIN_NAME if log.path == STDIN else log.path

@@ -1,46 +1,50 @@
-"""Writing reports, cost tables and cache timelines as a table (for people), JSON or CSV.
+"""Writing reports and cost tables as a table (for people), JSON or CSV.
 
-JSON and CSV carry every field at full precision; the table rounds for reading. Rows of
-a timeline are written as they come, so a long session streams through.
+JSON and CSV carry every field at full precision: counts are exact integers however large.
+JSON has the same top-level keys whatever `by` is (see `_output.envelope`), and every row
+has the same keys (a label that is not the grouping is null). The table rounds for
+reading and shows names from the logs with their control characters escaped, so log
+content never drives the terminal. Costs are those of the calls with a known price;
+where some calls have none, the table marks the cost with `*` and says below how many
+calls and tokens are left out, and JSON and CSV give `unpriced_calls` and
+`unpriced_tokens`.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
-import orjson
-
+from otel_token_usage._util import printable
 from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import TOKEN_KINDS, TokenCounts
 
-from ._summary import Report, Summary
-from ._timeline import SessionCache, TimelineRow
+from ._line import utc_day
+from ._output import Out, dump_json, fmt_int, fmt_pct, fmt_usd, write_csv, write_table
+from ._summary import GroupBy, Report, Summary
 
-__all__ = ["OutputFormat", "cost_rows", "write_costs", "write_report", "write_timeline"]
+__all__ = ["OutputFormat", "cost_rows", "write_costs", "write_report"]
 
 OutputFormat = Literal["table", "json", "csv"]
-_JSON = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+_LABELS = TokenCounts.labels()
+_UNPRICED_MARK = "*"
+_PLURAL: dict[GroupBy, str] = {"session": "sessions", "model": "models", "day": "days"}
 
 
-def write_report(report: Report, fmt: OutputFormat, out: TextIO) -> None:
+def write_report(report: Report, fmt: OutputFormat, out: Out) -> None:
     """Write `report` in `fmt`; JSON is `Report.as_dict()`."""
     if fmt == "json":
-        out.write(orjson.dumps(report.as_dict(), option=_JSON).decode())
+        out.write(dump_json(report.as_dict()))
         return
     if fmt == "csv":
-        _write_csv(out, report.by, [g.as_dict() for g in report.groups], report.total.as_dict())
+        _write_rows_csv(
+            out, report.by, [g.as_dict() for g in report.groups], report.total.as_dict()
+        )
         return
-    label = {"session": "session", "model": "model", "day": "day"}[report.by]
     headers = [
-        label,
+        report.by,
         "calls",
-        "input",
-        "cache read",
-        "cache write",
-        "output",
-        "thinking",
+        *_LABELS.values(),
         "prompt",
         "hit",
         "payback",
@@ -50,302 +54,170 @@ def write_report(report: Report, fmt: OutputFormat, out: TextIO) -> None:
         "saved $",
         "bad",
     ]
-    rows = [[_label(g, report.by), *_summary_cells(g)] for g in report.groups]
+    rows = [[label(g, report.by), *_summary_cells(g)] for g in report.groups]
     rows.append(["TOTAL", *_summary_cells(report.total)])
-    _write_table(out, headers, rows)
+    write_table(out, headers, rows)
+    _notes(out, report)
 
 
-def _label(summary: Summary, by: str) -> str:
+def label(summary: Summary, by: GroupBy) -> str:
+    """The group's name, for people (control characters escaped)."""
     if by == "model":
-        return f"{summary.provider}/{summary.model}"
+        return printable(f"{summary.provider}/{summary.model}")
     if by == "day":
         return summary.day or "?"
-    return summary.session_id or "?"
+    return printable(summary.session_id or "?")
 
 
 def _summary_cells(s: Summary) -> list[str]:
+    tokens = s.tokens
     return [
-        _int(s.calls),
-        _int(s.input_tokens),
-        _int(s.cache_read_input_tokens),
-        _int(s.cache_creation_input_tokens),
-        _int(s.output_tokens),
-        _int(s.thinking_tokens),
-        _int(s.prompt_tokens),
-        _pct(s.cache_hit_ratio),
+        fmt_int(s.calls),
+        *(fmt_int(getattr(tokens, kind)) for kind in TOKEN_KINDS),
+        fmt_int(tokens.prompt_tokens),
+        fmt_pct(s.cache_hit_ratio),
         "-" if s.cache_write_payback is None else f"{s.cache_write_payback:.1f}x",
-        _pct(s.thinking_share),
-        _usd(s.cost_usd),
-        _usd(s.no_cache_cost_usd),
-        _usd(s.saving_usd),
-        _int(s.bad_lines),
+        fmt_pct(s.thinking_share),
+        *(_cost_cell(value, s.unpriced_calls) for value in (s.cost_usd, s.no_cache_cost_usd)),
+        _cost_cell(s.saving_usd, s.unpriced_calls),
+        fmt_int(s.bad_lines),
     ]
+
+
+def _cost_cell(value: Decimal | float | None, unpriced_calls: int) -> str:
+    if value is None:
+        return "?"
+    return fmt_usd(value) + (_UNPRICED_MARK if unpriced_calls else "")
+
+
+def _notes(out: Out, report: Report) -> None:
+    # Under the table: what `--top` left out, and the calls without a price.
+    if report.top_n is not None:
+        shown = len(report.groups)
+        out.write(
+            f"the {shown} costliest of {fmt_int(shown + report.omitted)} "
+            f"{_PLURAL[report.by]} (--top {report.top_n}); TOTAL is of all of them\n"
+        )
+    total = report.total
+    if not total.unpriced_calls:
+        return
+    models = ", ".join(
+        printable(f"{provider}/{model}") for provider, model in sorted(report.unknown_prices)
+    )
+    out.write(
+        f"{_UNPRICED_MARK} priced calls only: {fmt_int(total.unpriced_calls)} calls "
+        f"({fmt_int(total.unpriced_tokens)} tokens) have no known price ({models}); "
+        "? = none has one\n"
+    )
+
+
+_RATES = ("input", "cache_read", "cache_write_5m", "cache_write_1h", "output")
+
+
+def _cost_row(group: Summary, book: PriceBook | None) -> dict[str, Any]:
+    # One row of `cost_rows`: the rates only for a model (`book` given), else null.
+    price = None
+    if book is not None and group.model is not None:
+        day = utc_day(group.last_ts) if group.last_ts is not None else "1970-01-01"
+        price = book.price(group.provider or "", group.model, day)
+    rates = price.tiers[0] if price is not None else None
+    tokens = group.tokens
+    return {
+        "session_id": group.session_id,
+        "day": group.day,
+        "provider": group.provider,
+        "model": group.model,
+        "price_model": None if price is None else price.model_id,
+        "price_source": None if price is None else price.source,
+        "tiered": bool(price and price.thresholds),
+        "calls": group.calls,
+        "input_tokens": tokens.input_tokens,
+        "cache_read_input_tokens": tokens.cache_read_input_tokens,
+        "cache_write_5m_input_tokens": tokens.cache_creation_5m_input_tokens,
+        "cache_write_1h_input_tokens": tokens.cache_creation_input_tokens
+        - tokens.cache_creation_5m_input_tokens,
+        "output_tokens": tokens.output_tokens,
+        **{
+            f"{rate}_mtok": None if rates is None else float(getattr(rates, rate))
+            for rate in _RATES
+        },
+        "cost_usd": _float(group.cost_usd),
+        "no_cache_cost_usd": _float(group.no_cache_cost_usd),
+        "saving_usd": _float(group.saving_usd),
+        "unpriced_calls": group.unpriced_calls,
+        "unpriced_tokens": group.unpriced_tokens,
+    }
 
 
 def cost_rows(report: Report, book: PriceBook) -> list[dict[str, Any]]:
-    """Per model (a `by="model"` report): tokens by kind, the rates in force on the model's
-    last day (USD per million tokens, base tier), cost, cost without cache and saving."""
-    rows: list[dict[str, Any]] = []
-    for group in report.groups:
-        provider, model = group.provider or "", group.model or ""
-        price = book.price(provider, model, (group.last_ts or "1970-01-01")[:10])
-        rates = price.tiers[0] if price is not None else None
-        hour = group.cache_creation_1h_input_tokens
-        rows.append(
-            {
-                "provider": provider,
-                "model": model,
-                "price_model": None if price is None else price.model_id,
-                "price_source": None if price is None else price.source,
-                "tiered": bool(price and price.thresholds),
-                "calls": group.calls,
-                "input_tokens": group.input_tokens,
-                "cache_read_input_tokens": group.cache_read_input_tokens,
-                "cache_write_5m_input_tokens": group.cache_creation_input_tokens - hour,
-                "cache_write_1h_input_tokens": hour,
-                "output_tokens": group.output_tokens,
-                "input_mtok": _rate(rates, "input"),
-                "cache_read_mtok": _rate(rates, "cache_read"),
-                "cache_write_5m_mtok": _rate(rates, "cache_write_5m"),
-                "cache_write_1h_mtok": _rate(rates, "cache_write_1h"),
-                "output_mtok": _rate(rates, "output"),
-                "cost_usd": _float(group.cost_usd),
-                "no_cache_cost_usd": _float(group.no_cache_cost_usd),
-                "saving_usd": _float(group.saving_usd),
-            }
-        )
-    return rows
+    """Per group of `report`: tokens by kind, cost, cost without cache and saving; for a
+    `by="model"` report also the rates in force on the model's last day (USD per million
+    tokens, base tier), null otherwise. Every row has the same keys."""
+    per_model = book if report.by == "model" else None
+    return [_cost_row(group, per_model) for group in report.groups]
 
 
-def write_costs(report: Report, book: PriceBook, fmt: OutputFormat, out: TextIO) -> None:
-    """Write the cost of each model (see `cost_rows`) and the total in `fmt`."""
+def write_costs(report: Report, book: PriceBook, fmt: OutputFormat, out: Out) -> None:
+    """Write the cost of each group (see `cost_rows`) and the total in `fmt`. JSON is
+    `Report.as_dict("cost")` with these rows as `groups` and the total in the same shape."""
     rows = cost_rows(report, book)
-    total = {
-        "calls": report.total.calls,
-        "cost_usd": _float(report.total.cost_usd),
-        "no_cache_cost_usd": _float(report.total.no_cache_cost_usd),
-        "saving_usd": _float(report.total.saving_usd),
-    }
+    total = _cost_row(report.total, None)
     if fmt == "json":
-        out.write(orjson.dumps({"models": rows, "total": total}, option=_JSON).decode())
+        data = report.as_dict("cost")
+        data["groups"] = rows
+        data["total"] = total
+        out.write(dump_json(data))
         return
     if fmt == "csv":
-        _write_csv(out, "model", rows, total)
+        _write_rows_csv(out, report.by, rows, total)
         return
-    headers = [
-        "model",
-        "calls",
-        "input",
-        "read",
-        "write 5m",
-        "write 1h",
-        "output",
-        "$/M in",
-        "read",
-        "w5m",
-        "w1h",
-        "out",
-        "cost $",
-        "no-cache $",
-        "saved $",
-    ]
-    table = [
-        [
-            f"{r['provider']}/{r['model']}" + ("*" if r["tiered"] else ""),
-            _int(r["calls"]),
-            _int(r["input_tokens"]),
-            _int(r["cache_read_input_tokens"]),
-            _int(r["cache_write_5m_input_tokens"]),
-            _int(r["cache_write_1h_input_tokens"]),
-            _int(r["output_tokens"]),
-            *(
-                _num(r[k])
-                for k in (
-                    "input_mtok",
-                    "cache_read_mtok",
-                    "cache_write_5m_mtok",
-                    "cache_write_1h_mtok",
-                    "output_mtok",
-                )
-            ),
-            _usd(r["cost_usd"]),
-            _usd(r["no_cache_cost_usd"]),
-            _usd(r["saving_usd"]),
-        ]
-        for r in rows
-    ]
-    blank = [""] * 11
-    table.append(
-        [
-            "TOTAL",
-            _int(report.total.calls),
-            *blank[:10],
-            _usd(total["cost_usd"]),
-            _usd(total["no_cache_cost_usd"]),
-            _usd(total["saving_usd"]),
-        ]
-    )
-    _write_table(out, headers, table)
+    by_model = report.by == "model"
+    headers = [report.by, "calls", "input", "read", "write 5m", "write 1h", "output"]
+    if by_model:
+        headers += ["$/M in", "read", "w5m", "w1h", "out"]
+    headers += ["cost $", "no-cache $", "saved $"]
+    table = []
+    for group, row in [*zip(report.groups, rows, strict=True), (None, total)]:
+        name = "TOTAL" if group is None else label(group, report.by)
+        cells = [name + ("+" if row["tiered"] else "")]
+        cells += [fmt_int(row[key]) for key in _COUNT_KEYS]
+        if by_model:
+            cells += ["" if group is None else _num(row[f"{r}_mtok"]) for r in _RATES]
+        cells += [_cost_cell(row[k], row["unpriced_calls"]) for k in _COSTS]
+        table.append(cells)
+    write_table(out, headers, table)
     if any(r["tiered"] for r in rows):
-        out.write("* tiered by prompt size; base-tier rates shown, each call billed in its tier\n")
+        out.write("+ tiered by prompt size; base-tier rates shown, each call billed in its tier\n")
+    _notes(out, report)
 
 
-_ROW_KEYS = (
-    "session_id",
-    "index",
-    "ts",
-    "gap_s",
-    "model",
-    "prompt_tokens",
+_COUNT_KEYS = (
+    "calls",
     "input_tokens",
     "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-    "cache_hit_ratio",
-    "cold",
-    "reason",
-    "ttl_s",
-    "rounds_to_warm",
-    "extra_cost_usd",
+    "cache_write_5m_input_tokens",
+    "cache_write_1h_input_tokens",
+    "output_tokens",
 )
+_COSTS = ("cost_usd", "no_cache_cost_usd", "saving_usd")
 
 
-def write_timeline(
-    rows: Iterable[TimelineRow],
-    sessions: Callable[[], Sequence[SessionCache]],
-    fmt: OutputFormat,
-    out: TextIO,
-) -> int:
-    """Stream timeline rows in `fmt`; the table ends with each session's summary (taken
-    from `sessions()` once the rows are exhausted). Returns the number of rows written."""
-    count = 0
-    if fmt == "json":
-        out.write("[")
-        for row in rows:
-            out.write(",\n  " if count else "\n  ")
-            out.write(orjson.dumps(row.as_dict()).decode())
-            count += 1
-        out.write("\n]\n" if count else "]\n")
-        return count
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(_ROW_KEYS)
-        for row in rows:
-            values = row.as_dict()
-            writer.writerow(["" if values[k] is None else values[k] for k in _ROW_KEYS])
-            count += 1
-        return count
-    line = "{:>6} {:<24} {:>9} {:>10} {:>10} {:>10} {:>10} {:>6}  {:<14} {:>5} {:>9}\n"
-    current = None
-    for row in rows:
-        if row.session_id != current:
-            current = row.session_id
-            out.write(f"\nsession {current}\n")
-            out.write(
-                line.format(
-                    "#",
-                    "time",
-                    "gap",
-                    "prompt",
-                    "fresh",
-                    "read",
-                    "write",
-                    "hit",
-                    "cold reason",
-                    "warm",
-                    "extra $",
-                )
-            )
-        out.write(
-            line.format(
-                row.index,
-                row.ts,
-                _gap(row.gap_s),
-                _int(row.prompt_tokens),
-                _int(row.input_tokens),
-                _int(row.cache_read_input_tokens),
-                _int(row.cache_creation_input_tokens),
-                _pct(row.cache_hit_ratio),
-                row.reason or "",
-                "" if row.rounds_to_warm is None else row.rounds_to_warm,
-                "" if row.extra_cost_usd is None else _usd(row.extra_cost_usd),
-            ).rstrip()
-            + "\n"
-        )
-        count += 1
-    for session in sessions():
-        reasons = ", ".join(f"{k} {v}" for k, v in session.reasons.items() if v)
-        mean = session.mean_rounds_to_warm
-        out.write(
-            f"\nsession {session.session_id}: {session.calls} calls, "
-            f"{session.cold_rounds} cold ({reasons or 'none'}); TTL "
-            f"{'1h' if session.wrote_1h else '5m'}; warm again after "
-            f"{'-' if mean is None else f'{mean:.1f}'} rounds on average"
-            f"{f', never for {session.never_warm_again}' if session.never_warm_again else ''}"
-            f"; cold rounds cost ${_usd(session.extra_cost_usd)} extra\n"
-        )
-    return count
-
-
-def _write_csv(out: TextIO, kind: str, rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
-    keys = list(rows[0]) if rows else list(total)
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["kind", *keys])
-    for values in [*rows, total]:
-        label = kind if values is not total else "total"
-        writer.writerow([label, *(_csv(values.get(key)) for key in keys)])
-
-
-def _csv(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return " ".join(str(item) for item in value)
-    return value
-
-
-def _write_table(out: TextIO, headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def fmt(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join([first, *rest]).rstrip() + "\n"
-
-    out.write(fmt(headers))
-    out.write(fmt(["-" * w for w in widths]))
-    for row in rows:
-        out.write(fmt(row))
-
-
-def _int(value: int) -> str:
-    return f"{value:,}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _usd(value: Decimal | float | None) -> str:
-    return "?" if value is None else f"{value:,.4f}"
+def _write_rows_csv(out: Out, kind: str, rows: list[dict[str, Any]], total: dict[str, Any]) -> None:
+    # A `kind` column (the grouping, or `total`), then every key of the rows.
+    keys = list(total)
+    write_csv(
+        out,
+        ["kind", *keys],
+        (
+            [kind if values is not total else "total", *(values.get(key) for key in keys)]
+            for values in [*rows, total]
+        ),
+    )
 
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
-def _gap(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
-
-
-def _rate(rates: Any, name: str) -> float | None:
-    return None if rates is None else float(getattr(rates, name))

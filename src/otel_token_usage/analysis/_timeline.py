@@ -13,20 +13,29 @@ first reason that applies, in this order, is given:
 
 Rows stream out in call order per session. A cold row is held back until the session is
 warm again, so it can say how many rounds that took; memory is bounded by the longest run
-of cold rounds, never by the session's length otherwise.
+of cold rounds, never by the session's length otherwise. `timeline_items` reads logs one
+at a time and, at the end of each, releases the rows its sessions still hold back and
+gives their summaries, so that a session's summary comes right after its rows (a
+sessions tree keeps each session in a log of its own). A session whose lines go on in a
+later log goes on there with the same numbering, and its summary comes again, updated;
+only the cold rounds held back at the end of the first log are taken as never warm
+again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from otel_token_usage.pricing import PriceBook, TokenSums
+from otel_token_usage.pricing import PriceBook
+from otel_token_usage.record import TokenCounts
 
-from ._reader import Call
+from ._filter import Filters
+from ._line import ts_text, utc_day
+from ._reader import BadLines, Call, LogFile, read_calls
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -36,6 +45,8 @@ __all__ = [
     "CacheTimeline",
     "SessionCache",
     "TimelineRow",
+    "duration_text",
+    "timeline_items",
 ]
 
 TTL_5M_S = 300
@@ -49,7 +60,7 @@ class TimelineRow:
     """One call on a session's cache timeline.
 
     `index` is 1-based within the session; `gap_s` is the time since the previous call
-    ended (None for the first call or an unreadable `ts`). `reason` is None for warm
+    ended (None for the first call). `reason` is None for warm
     rounds. For cold rounds, `rounds_to_warm` is how many calls later the session was warm
     again (None if it never was), and `extra_cost_usd` what the round cost beyond the same
     call with the previous call's prompt read from the cache (None for `first_call` or
@@ -58,12 +69,10 @@ class TimelineRow:
 
     session_id: str
     index: int
-    ts: str
+    ts: datetime
     gap_s: float | None
     model: str
-    input_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
+    tokens: TokenCounts
     cache_hit_ratio: float | None
     cold: bool
     reason: str | None
@@ -71,23 +80,15 @@ class TimelineRow:
     rounds_to_warm: int | None = None
     extra_cost_usd: Decimal | None = None
 
-    @property
-    def prompt_tokens(self) -> int:
-        """Fresh input + cache reads + cache writes."""
-        return self.input_tokens + self.cache_read_input_tokens + self.cache_creation_input_tokens
-
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready (costs as float USD)."""
+        """JSON-ready (costs as float USD, `ts` as UTC RFC 3339 text)."""
         return {
             "session_id": self.session_id,
             "index": self.index,
-            "ts": self.ts,
+            "ts": ts_text(self.ts),
             "gap_s": self.gap_s,
             "model": self.model,
-            "prompt_tokens": self.prompt_tokens,
-            "input_tokens": self.input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            **self.tokens.as_dict(),
             "cache_hit_ratio": self.cache_hit_ratio,
             "cold": self.cold,
             "reason": self.reason,
@@ -100,7 +101,8 @@ class TimelineRow:
 @dataclass
 class SessionCache:
     """A session's cache summary: calls, cold rounds by reason, how long it took to get
-    warm again, and what the cold rounds cost extra (None if some were not priceable)."""
+    warm again, what the cold rounds cost extra (those with a known price; the others are
+    counted in `unpriced_cold_rounds`), and the TTL the reasons were worked out with."""
 
     session_id: str
     calls: int = 0
@@ -110,8 +112,26 @@ class SessionCache:
     warm_again_count: int = 0
     never_warm_again: int = 0
     extra_cost: Decimal = Decimal(0)
+    costed_cold_rounds: int = 0
     unpriced_cold_rounds: int = 0
     wrote_1h: bool = False
+    ttl_given: bool = False
+    first_ttl_s: int | None = None
+    last_ttl_s: int | None = None
+
+    @property
+    def ttl_label(self) -> str:
+        """The TTL the cold rounds were judged with: `TTL 30m (--ttl)` when given,
+        else `TTL 5m`, `TTL 1h`, or `TTL 5m, then 1h` when the session started writing
+        1-hour cache entries on the way."""
+        first, last = self.first_ttl_s, self.last_ttl_s
+        if first is None or last is None:
+            return "TTL -"
+        if self.ttl_given:
+            return f"TTL {duration_text(last)} (--ttl)"
+        if first != last:
+            return f"TTL {duration_text(first)}, then {duration_text(last)}"
+        return f"TTL {duration_text(last)}"
 
     @property
     def mean_rounds_to_warm(self) -> float | None:
@@ -121,8 +141,12 @@ class SessionCache:
 
     @property
     def extra_cost_usd(self) -> Decimal | None:
-        """Total extra cost of the cold rounds other than the first call."""
-        return None if self.unpriced_cold_rounds else self.extra_cost
+        """Extra cost of the cold rounds other than the first call that have a known
+        price; None when none of them has one."""
+        none_priced = self.unpriced_cold_rounds and self.unpriced_cold_rounds == (
+            self.costed_cold_rounds
+        )
+        return None if none_priced else self.extra_cost
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -135,7 +159,10 @@ class SessionCache:
             "mean_rounds_to_warm": self.mean_rounds_to_warm,
             "never_warm_again": self.never_warm_again,
             "extra_cost_usd": None if extra is None else float(extra),
+            "unpriced_cold_rounds": self.unpriced_cold_rounds,
             "ttl_1h": self.wrote_1h,
+            "ttl_s": self.last_ttl_s,
+            "ttl": self.ttl_label,
         }
 
 
@@ -143,7 +170,7 @@ class SessionCache:
 class _State:
     summary: SessionCache
     index: int = 0
-    last_epoch: float | None = None
+    last_ts: datetime | None = None
     last_summary_tokens: int | None = None
     last_prompt: int = 0
     pending: list[TimelineRow] = field(default_factory=list)
@@ -171,6 +198,10 @@ class CacheTimeline:
         """The summary of every session seen so far, in order of first appearance."""
         return [state.summary for state in self._states.values()]
 
+    def summary(self, session_id: str) -> SessionCache:
+        """The summary of a session seen so far."""
+        return self._states[session_id].summary
+
     def rows(self, calls: Iterable[Call]) -> Iterator[TimelineRow]:
         """Stream the timeline rows of `calls`; held-back cold rows come out when their
         session is warm again, or at the end."""
@@ -182,7 +213,8 @@ class CacheTimeline:
         """Add one call; returns the rows that are complete now."""
         state = self._states.get(call.session_id)
         if state is None:
-            state = self._states[call.session_id] = _State(SessionCache(call.session_id))
+            summary = SessionCache(call.session_id, ttl_given=self.ttl_s is not None)
+            state = self._states[call.session_id] = _State(summary)
         row = self._row(state, call)
         summary = state.summary
         summary.calls += 1
@@ -208,22 +240,34 @@ class CacheTimeline:
     def flush(self) -> list[TimelineRow]:
         """Release every held-back row (their sessions never got warm again)."""
         out: list[TimelineRow] = []
-        for state in self._states.values():
-            state.summary.never_warm_again += sum(1 for row in state.pending if row.cold)
-            out.extend(state.pending)
-            state.pending = []
+        for session_id in self._states:
+            out.extend(self.finish(session_id))
+        return out
+
+    def finish(self, session_id: str) -> list[TimelineRow]:
+        """Release the rows `session_id` holds back (it never got warm again); its
+        summary is then complete, unless more of its calls come."""
+        state = self._states.get(session_id)
+        if state is None:
+            return []
+        state.summary.never_warm_again += sum(1 for row in state.pending if row.cold)
+        out = state.pending
+        state.pending = []
         return out
 
     def _row(self, state: _State, call: Call) -> TimelineRow:
         state.index += 1
-        epoch = _epoch(call.ts)
         gap = None
-        if epoch is not None and state.last_epoch is not None:
-            gap = round(epoch - state.last_epoch, 3)
+        if state.last_ts is not None:
+            gap = round((call.ts - state.last_ts).total_seconds(), 3)
         summary = state.summary
         ttl = self.ttl_s if self.ttl_s is not None else TTL_1H_S if summary.wrote_1h else TTL_5M_S
-        prompt = call.prompt_tokens
-        ratio = call.cache_read_input_tokens / prompt if prompt else None
+        if summary.first_ttl_s is None:
+            summary.first_ttl_s = ttl
+        summary.last_ttl_s = ttl
+        tokens = call.tokens
+        prompt = tokens.prompt_tokens
+        ratio = tokens.cache_read_input_tokens / prompt if prompt else None
         cold = ratio is not None and ratio < self.threshold
         reason = None
         if cold:
@@ -245,9 +289,7 @@ class CacheTimeline:
             call.ts,
             gap,
             call.model,
-            call.input_tokens,
-            call.cache_read_input_tokens,
-            call.cache_creation_input_tokens,
+            tokens,
             ratio,
             cold,
             reason,
@@ -255,49 +297,68 @@ class CacheTimeline:
         )
         if cold and reason != "first_call":
             row.extra_cost_usd = self._extra_cost(call, state.last_prompt)
+            summary.costed_cold_rounds += 1
             if row.extra_cost_usd is None:
                 summary.unpriced_cold_rounds += 1
             else:
                 summary.extra_cost += row.extra_cost_usd
-        state.last_epoch = epoch if epoch is not None else state.last_epoch
+        state.last_ts = call.ts
         state.last_summary_tokens = call.summary_tokens
         state.last_prompt = prompt
-        if call.cache_creation_1h_input_tokens > 0:
+        if tokens.cache_creation_1h_input_tokens > 0:
             summary.wrote_1h = True
         return row
 
     def _extra_cost(self, call: Call, previous_prompt: int) -> Decimal | None:
-        price = self.prices.price(call.provider, call.model, call.ts[:10])
+        price = self.prices.price(call.provider, call.model, utc_day(call.ts))
         if price is None:
             return None
-        tier = price.tier_of(call.prompt_tokens)
-        actual = TokenSums(
-            1,
-            call.input_tokens,
-            call.cache_read_input_tokens,
-            call.cache_creation_input_tokens,
-            call.cache_creation_1h_input_tokens,
-            call.output_tokens,
-        )
+        actual = call.tokens
+        tier = price.tier_of(actual.prompt_tokens)
         # Warm, the part of the prompt the previous call already sent would have been read
         # from the cache instead of written to it (first) or sent fresh.
-        read = max(call.cache_read_input_tokens, min(call.prompt_tokens, previous_prompt))
-        moved = read - call.cache_read_input_tokens
-        from_writes = min(moved, call.cache_creation_input_tokens)
-        writes = call.cache_creation_input_tokens - from_writes
-        warm = TokenSums(
-            1,
-            call.input_tokens - (moved - from_writes),
-            read,
-            writes,
-            min(call.cache_creation_1h_input_tokens, writes),
-            call.output_tokens,
+        read = max(actual.cache_read_input_tokens, min(actual.prompt_tokens, previous_prompt))
+        moved = read - actual.cache_read_input_tokens
+        from_writes = min(moved, actual.cache_creation_input_tokens)
+        writes = actual.cache_creation_input_tokens - from_writes
+        warm = replace(
+            actual,
+            input_tokens=actual.input_tokens - (moved - from_writes),
+            cache_read_input_tokens=read,
+            cache_creation_input_tokens=writes,
+            cache_creation_1h_input_tokens=min(actual.cache_creation_1h_input_tokens, writes),
         )
-        return price.cost(tier, actual) - price.cost(tier, warm)
+        return price.cost(tier, actual, 1) - price.cost(tier, warm, 1)
 
 
-def _epoch(ts: str) -> float | None:
-    try:
-        return datetime.fromisoformat(ts).timestamp()
-    except ValueError:
-        return None
+def duration_text(seconds: int) -> str:
+    """A duration as `1h30m`, `5m`, `90s` style text."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if value
+    ]
+    return "".join(parts) or "0s"
+
+
+def timeline_items(
+    logs: Iterable[LogFile],
+    timeline: CacheTimeline,
+    bad: BadLines,
+    *,
+    filters: Filters | None = None,
+    on_block: Callable[[int], None] | None = None,
+) -> Iterator[TimelineRow | SessionCache]:
+    """The timeline of the calls `filters` select in `logs`, a log at a time: its rows,
+    then, for each session that log held, the rows still held back and the session's
+    summary (see the module docstring). Skipped lines are counted in `bad`; `on_block`
+    is told the size of each block read."""
+    chosen = filters if filters is not None else Filters()
+    for log in logs:
+        held: dict[str, None] = {}
+        for call in read_calls([log], bad, filters=chosen, on_block=on_block):
+            held[call.session_id] = None
+            yield from timeline.feed(call)
+        for session_id in held:
+            yield from timeline.finish(session_id)
+            yield timeline.summary(session_id)

@@ -1,62 +1,45 @@
-"""Strict checks: every line against `TokenUsageRecord`, and the JSON Schema of a line.
+"""Strict checks of every line, and the JSON Schema of a line.
 
-The record model (and pydantic with it) is imported when a check runs, not with this
-module, so the other `token-usage` commands start without it.
+The record model (and pydantic with it) is imported only for the schema, so the other
+`token-usage` commands start without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-from ._reader import STDIN, BadLine, LogFile, iter_blocks
-
-if TYPE_CHECKING:
-    from pydantic import ValidationError
-
-    from otel_token_usage.record import TokenUsageRecord
+from ._filter import Filters
+from ._reader import BadLine, BadLines, LogFile, read_lines
 
 __all__ = ["record_schema", "validate_lines"]
 
 
-def validate_lines(logs: Iterable[LogFile]) -> Iterator[BadLine | int]:
-    """Check every line of `logs` with `TokenUsageRecord.model_validate_json` (the full
-    schema: every field, its type and range). Yields a `BadLine` per failing line as it is
-    found, then, per file, the number of lines that passed."""
-    from pydantic import ValidationError  # noqa: PLC0415 - see module docstring
-
-    from otel_token_usage.record import TokenUsageRecord  # noqa: PLC0415
-
+def validate_lines(
+    logs: Iterable[LogFile],
+    bad: BadLines | None = None,
+    *,
+    filters: Filters | None = None,
+    on_block: Callable[[int], None] | None = None,
+) -> Iterator[BadLine | int]:
+    """Check every line of `logs` against the one definition of a valid line (`_line`,
+    which every command applies): each field, its type and its range; blank lines are
+    invalid here. Yields a `BadLine` per failing line as it is found, then, per file, the
+    number of valid lines `filters` select. An invalid line is yielded unless what can
+    be read of it puts it outside `filters` (`Filters.may_hold`). Logs that cannot be
+    read are named in `bad.unreadable`; `on_block` is told the size of each block read."""
+    sink = bad if bad is not None else BadLines()
+    chosen = filters if filters is not None else Filters()
     for log in logs:
-        name = "<stdin>" if log.path == STDIN else log.path
+        found: list[BadLine] = []
         good = 0
-        for first_line, _lines, block in iter_blocks(log):
-            lines = block.split(b"\n")
-            if block.endswith(b"\n"):
-                lines.pop()
-            for offset, line in enumerate(lines):
-                reason = _problem(TokenUsageRecord, ValidationError, line)
-                if reason is None:
-                    good += 1
-                else:
-                    yield BadLine(name, first_line + offset, reason)
+        for _numbers, records in read_lines(
+            log, sink, on_block, found.append, blank_is_bad=True, filters=chosen
+        ):
+            yield from found
+            found.clear()
+            good += len(records)
         yield good
-
-
-def _problem(
-    model: type[TokenUsageRecord], invalid: type[ValidationError], line: bytes
-) -> str | None:
-    if not line.strip():
-        return "blank line"
-    try:
-        model.model_validate_json(line)
-    except invalid as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        more = error.error_count() - 1
-        text = f"{where}: {first['msg']}" if where else first["msg"]
-        return text + (f" (and {more} more)" if more > 0 else "")
-    return None
 
 
 def record_schema() -> dict[str, Any]:
@@ -64,4 +47,6 @@ def record_schema() -> dict[str, Any]:
     from otel_token_usage.record import TokenUsageRecord  # noqa: PLC0415 - see module docstring
 
     schema = TokenUsageRecord.model_json_schema(mode="validation")
+    # What every command requires of `ts` (see `_line`), which the model keeps as text.
+    schema["properties"]["ts"]["format"] = "date-time"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -7,22 +7,24 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
+from otel_token_usage._util import printable
 from otel_token_usage.analysis import (
     DEFAULT_THRESHOLD,
     BadLines,
-    CacheTimeline,
-    Call,
-    find_logs,
-    read_calls,
+    Filters,
+    LogFile,
+    Progress,
+    parse_time,
 )
 from otel_token_usage.pricing import PriceBook
 
 PROG = "token-usage"
-EXIT_BAD_LINES = 1
+EXIT_INCOMPLETE = 1
+"""Exit status when something was left out: a directory or log that could not be read,
+or, with `--strict` (and always for `validate`), a skipped line. The rest was analysed."""
 EXIT_ERROR = 2
 
 
@@ -32,13 +34,12 @@ def path_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def format_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        choices=("table", "json", "csv"),
-        default="table",
-        help="output format (default: table)",
-    )
+def format_arg(
+    parser: argparse.ArgumentParser,
+    choices: tuple[str, ...] = ("table", "json", "csv"),
+    help_text: str = "output format (default: table)",
+) -> None:
+    parser.add_argument("--format", choices=choices, default="table", help=help_text)
 
 
 def prices_arg(parser: argparse.ArgumentParser) -> None:
@@ -49,17 +50,53 @@ def prices_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def range_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+def filter_args(parser: argparse.ArgumentParser) -> None:
+    """`--since`, `--until`, `--session`, `--model` and `--strict`: every command's."""
+    group = parser.add_argument_group("selection (every command)")
+    group.add_argument(
         "--since",
         type=moment,
-        help="only calls at or after this time (RFC 3339 or YYYY-MM-DD, UTC if no offset)",
+        help="only calls at or after this time (RFC 3339 or YYYY-MM-DD, UTC if no offset; "
+        "compared as instants, whatever offset a line's ts has)",
     )
-    parser.add_argument("--until", type=moment, help="only calls before this time")
+    group.add_argument("--until", type=moment, help="only calls before this time")
+    group.add_argument(
+        "--session",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this session; a glob such as 'ticket-*' matches many; repeat for more",
+    )
+    group.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only calls to this model (the line's model field; a glob such as "
+        "'claude-*' matches many); repeat for more",
+    )
+    group.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any line was skipped (not valid), not only when a log could not be read",
+    )
+
+
+def filters_of(args: argparse.Namespace) -> Filters:
+    """The selection the arguments of `filter_args` ask for."""
+    return Filters(args.since, args.until, tuple(args.session), tuple(args.model))
+
+
+def top_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--top",
+        type=positive,
+        metavar="N",
+        help=f"only the N costliest {what}, costliest first (the total stays that of all)",
+    )
 
 
 def timeline_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--session", help="only this session id")
     parser.add_argument(
         "--ttl",
         type=duration,
@@ -74,34 +111,35 @@ def timeline_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def open_timeline(args: argparse.Namespace) -> tuple[CacheTimeline, BadLines, Iterator[Call]]:
-    timeline = CacheTimeline(ttl_s=args.ttl, threshold=args.threshold, prices=price_book(args))
-    bad = BadLines()
-    calls = read_calls(find_logs(args.path), bad)
-    if args.session is not None:
-        calls = (call for call in calls if call.session_id == args.session)
-    return timeline, bad, calls
+def progress_of(logs: list[LogFile], label: str = "reading") -> Progress:
+    """A progress bar over the bytes of `logs`, on stderr when it is a terminal."""
+    return Progress(sum(log.size or 0 for log in logs) or None, label=label)
 
 
 def warn(message: str, stream: TextIO | None = None) -> None:
-    print(f"{PROG}: {message}", file=stream or sys.stderr)
+    """One line on stderr; control characters (from log content) escaped."""
+    print(f"{PROG}: {printable(message)}", file=stream or sys.stderr)
 
 
-def warn_bad(bad: BadLines) -> None:
-    if not bad.count:
-        return
-    shown = "; ".join(str(item) for item in bad.samples[:3])
-    more = f" (and {bad.count - 3} more)" if bad.count > 3 else ""
-    what = "line that is not a record" if bad.count == 1 else "lines that are not records"
-    warn(f"skipped {bad.count} {what}: {shown}{more}")
-
-
-def no_calls(args: argparse.Namespace, bad: BadLines) -> str:
-    if args.session is not None:
-        return f"{args.path}: no calls of session {args.session!r}"
+def warn_bad(bad: BadLines, args: argparse.Namespace) -> int:
+    """Warn of skipped lines and of each unreadable path; the exit status that follows:
+    `EXIT_INCOMPLETE` when something could not be read, or when a line was skipped and
+    `args.strict` is set; else 0."""
+    for where in bad.unreadable:
+        warn(f"skipped, cannot be read: {where}")
     if bad.count:
-        return f"{args.path}: not a session log (none of its {bad.count} lines is a record)"
-    return f"{args.path}: empty, no records to analyse"
+        shown = "; ".join(str(item) for item in bad.samples[:3])
+        more = f" (and {bad.count - 3} more)" if bad.count > 3 else ""
+        what = "line that is not a record" if bad.count == 1 else "lines that are not records"
+        warn(f"skipped {bad.count} {what}: {shown}{more}")
+    if bad.unreadable or (bad.count and getattr(args, "strict", False)):
+        return EXIT_INCOMPLETE
+    return 0
+
+
+def warn_no_match(filters: Filters) -> None:
+    """Say that valid lines were read but none is selected."""
+    warn(f"no calls match {filters.describe()}")
 
 
 def price_book(args: argparse.Namespace) -> PriceBook:
@@ -127,18 +165,13 @@ def duration(text: str) -> int:
     return round(float(match.group(1)) * factor)
 
 
-def moment(text: str) -> str:
+def moment(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text.strip().replace("z", "Z"))
+        return parse_time(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a time: {text!r} (use RFC 3339, e.g. 2026-06-15T10:00:00Z, or 2026-06-15)"
         ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    when = when.astimezone(UTC)
-    # The log's own `ts` form, so that times compare as strings.
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def ratio(text: str) -> float:

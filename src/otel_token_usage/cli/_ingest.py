@@ -12,8 +12,17 @@ from types import FrameType
 from typing import Any
 
 from otel_token_usage.export import ExporterSettings
-from otel_token_usage.ingest import STDIN, IngestError, Ingestor, follow_files, ingest_files
+from otel_token_usage.ingest import (
+    DEFAULT_MAX_HELD_IDS,
+    STDIN,
+    IngestError,
+    Ingestor,
+    follow_files,
+    ingest_files,
+)
 from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
+
+from ._common import positive
 
 __all__ = ["EXIT_SKIPPED", "configure_parser", "run"]
 
@@ -66,6 +75,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="when following, how often the files are checked (default: 0.5)",
     )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="ingest only the sessions of shard K of N (0 <= K < N): the CRC-32 of the "
+        "session id modulo N; N processes, one per shard, write what one would",
+    )
+    parser.add_argument(
+        "--max-held-ids",
+        type=positive,
+        default=DEFAULT_MAX_HELD_IDS,
+        metavar="N",
+        help="ids of logged calls held in memory to recognise them (about 100 bytes "
+        f"each; default: {DEFAULT_MAX_HELD_IDS:,}); past it, the least recently seen "
+        "sessions' logs are read again when needed",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     parser.epilog = (
         "Re-running over the same or overlapping files adds no line twice. Unreadable "
@@ -93,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         dir_mode=settings.dir_mode,
         file_mode=settings.file_mode,
         max_open_files=settings.max_open_files,
+        max_held_ids=args.max_held_ids,
+        shard=args.shard,
         report=_say,
     )
     with ingestor:
@@ -160,3 +187,14 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
     return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"not a shard K/N with 0 <= K < N: {text!r}")
+    return shard

@@ -10,15 +10,13 @@ person can meet end in one line on stderr and a non-zero exit status, never a tr
 from __future__ import annotations
 
 import argparse
-import atexit
-import gc
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from otel_token_usage._util import UserError
+from otel_token_usage._util import UserError, printable, version
 
 from ._common import EXIT_ERROR, PROG, silence_stdout
 
@@ -84,6 +82,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Analyse token-usage.jsonl session logs offline."
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         child = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -95,18 +94,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run `token-usage` with `argv` (default: the process's); returns the exit status.
-
-    Run as the program (`argv` None), it also tunes the process's garbage collector for
-    a short run: collections are rarer, and none scan the objects still alive at exit."""
-    if argv is None:
-        # The price data alone is tens of thousands of long-lived objects, which the
-        # default pace (a collection every 700 new objects) and the exit's collections
-        # would scan again and again.
-        gc.set_threshold(100_000, 50, 100)
-        atexit.register(gc.freeze)
+    """Run `token-usage` with `argv` (default: the process's); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    named = argv[0] if argv and any(command.name == argv[0] for command in COMMANDS) else None
+    # Load only the command named (or none, for the top-level `--version` and `--help`).
+    first = argv[0] if argv else ""
+    named = first if first.startswith("-") or any(c.name == first for c in COMMANDS) else None
     parser = build_parser(named)
     args = parser.parse_args(argv)
     try:
@@ -131,5 +123,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"{PROG}: error: {printable(' '.join(message.split()))}", file=sys.stderr)
     return EXIT_ERROR

@@ -9,28 +9,32 @@ from otel_token_usage.analysis import GroupBy, Report, summarize, write_costs, w
 from otel_token_usage.pricing import PriceBook
 
 from ._common import (
+    filter_args,
+    filters_of,
     format_arg,
     path_arg,
     positive,
     price_book,
     prices_arg,
-    range_args,
+    top_arg,
     warn,
     warn_bad,
+    warn_no_match,
 )
 
 __all__ = ["configure_cost", "configure_report", "run_cost", "run_report"]
 
 
-def configure_report(parser: argparse.ArgumentParser) -> None:
+def _configure(parser: argparse.ArgumentParser, default_by: GroupBy) -> None:
     path_arg(parser)
     parser.add_argument(
         "--by",
         choices=("session", "model", "day"),
-        default="session",
-        help="group by session, model or UTC day (default: session)",
+        default=default_by,
+        help=f"group by session, model or UTC day (default: {default_by})",
     )
-    range_args(parser)
+    top_arg(parser, "groups")
+    filter_args(parser)
     format_arg(parser)
     prices_arg(parser)
     parser.add_argument(
@@ -38,41 +42,37 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def configure_report(parser: argparse.ArgumentParser) -> None:
+    _configure(parser, "session")
+
+
 def configure_cost(parser: argparse.ArgumentParser) -> None:
-    path_arg(parser)
-    range_args(parser)
-    format_arg(parser)
-    prices_arg(parser)
-    parser.add_argument("--jobs", type=positive, help="worker processes")
+    _configure(parser, "model")
 
 
-def _summarize(args: argparse.Namespace, by: GroupBy) -> tuple[Report, PriceBook]:
+def _summarize(args: argparse.Namespace) -> tuple[Report, PriceBook]:
     book = price_book(args)
+    filters = filters_of(args)
     report = summarize(
-        args.path,
-        by=by,
-        since=args.since,
-        until=args.until,
-        prices=book,
-        jobs=args.jobs,
-        progress=True,
+        args.path, by=args.by, filters=filters, prices=book, jobs=args.jobs, progress=True
     )
-    warn_bad(report.bad)
     for (provider, model), calls in sorted(report.unknown_prices.items()):
         warn(
-            f"no price known for {provider}/{model} ({calls} calls): its cost is shown as "
-            "unknown; add it with --prices FILE"
+            f"no price known for {provider}/{model} ({calls} calls): the costs shown leave "
+            "them out (see unpriced_calls); add a price with --prices FILE"
         )
-    return report, book
+    if report.total.calls == 0:
+        warn_no_match(filters)
+    return report.top(args.top), book
 
 
 def run_report(args: argparse.Namespace) -> int:
-    report, _book_used = _summarize(args, args.by)
+    report, _book_used = _summarize(args)
     write_report(report, args.format, sys.stdout)
-    return 0
+    return warn_bad(report.bad, args)
 
 
 def run_cost(args: argparse.Namespace) -> int:
-    report, book = _summarize(args, "model")
+    report, book = _summarize(args)
     write_costs(report, book, args.format, sys.stdout)
-    return 0
+    return warn_bad(report.bad, args)

@@ -17,13 +17,14 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_token_usage._util import ThrottledLogger
+from otel_token_usage._util import ThrottledLogger, reinit_after_fork
 from otel_token_usage.record import RecordLine, SessionRefusedError, encode_lines
 
 from ._extract import extract_line, span_attributes
 from ._late_sessions import late_sessions
-from ._merge import Call, CallMerger
+from ._merge import CallMerger
 from ._metrics import TokenMetrics
+from ._sampling import check_exporter_once
 from ._settings import ExporterSettings, LineFormat
 from ._storage import SessionLogWriter
 
@@ -48,9 +49,16 @@ class TokenUsageSpanExporter(SpanExporter):
       interleaved or duplicated, across threads and processes.
     - When the disk refuses a batch (full, read-only, permissions) `export()` returns
       FAILURE with one throttled log line; the lines wait in memory (up to
-      `max_pending_lines`) and are written, in order, by the next export or
-      `force_flush()` that can. A session id that cannot have its own directory is
-      logged and its lines go to the fallback session, with the session id intact.
+      `max_pending_lines`; past it the oldest lines, across all sessions, are dropped
+      and that is logged) and are written, each session's in the order they arrived,
+      by the next export or `force_flush()` that can. A session id that cannot have its
+      own log (see `SessionLogWriter`: an unusable id, a symlink, a FIFO or anything
+      else that is not a regular file in its place) is logged, throttled, and its lines
+      go to the fallback session, with the session id intact; no line is ever reported
+      written that went anywhere but a regular file.
+    - Fork-safe: a child forked at any moment (even while another thread exports)
+      starts with a fresh lock and an empty retry buffer; lines pending in the parent
+      are written by the parent alone.
     - `force_flush()` writes what is pending and fsyncs the open logs.
     - `shutdown()` flushes, closes, and is idempotent; later exports return FAILURE.
     - Token metrics (see `metrics`) are recorded on `meter_provider`, else on the global
@@ -102,11 +110,12 @@ class TokenUsageSpanExporter(SpanExporter):
         )
         self._extended = settings.line_format == "extended"
         self._lock = threading.Lock()
-        # Lines (RecordLine) by session: kept for retry when the disk refused them.
-        self._pending: dict[str, list[RecordLine]] = {}
+        # Lines the disk refused, kept for retry: oldest first, across all sessions.
+        self._pending: list[RecordLine] = []
         self._merger = CallMerger()
         self._is_shutdown = False
         self._warn = ThrottledLogger(_log)
+        reinit_after_fork(self._after_fork_in_child)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Append the batch's LLM calls to their session logs. Never raises."""
@@ -114,13 +123,14 @@ class TokenUsageSpanExporter(SpanExporter):
             self._warn.warning("shutdown", "export called after shutdown; spans dropped")
             return SpanExportResult.FAILURE
         try:
+            check_exporter_once(self, spans)  # warns once if lines follow trace sampling
             with self._lock:
-                groups = self._pending
-                self._pending = {}
+                batch = _Batch(self._pending)
+                self._pending = []
                 metrics = self._metrics
                 calls: list[Any] | None = [] if metrics is not None and metrics.active() else None
-                self._collect(spans, groups, calls)
-                result = self._write(groups)
+                self._collect(spans, batch, calls)
+                result = self._write(batch)
                 if calls and metrics is not None:
                     metrics.record(calls)
                 return result
@@ -133,8 +143,9 @@ class TokenUsageSpanExporter(SpanExporter):
         try:
             with self._lock:
                 if self._pending:
-                    groups, self._pending = self._pending, {}
-                    self._write(groups)
+                    batch = _Batch(self._pending)
+                    self._pending = []
+                    self._write(batch)
                 self._writer.fsync()
                 return not self._pending
         except Exception as exc:  # noqa: BLE001
@@ -150,22 +161,31 @@ class TokenUsageSpanExporter(SpanExporter):
             self._is_shutdown = True
             if self._pending:
                 _log.error(
-                    "token-usage exporter shut down with %d unwritten lines",
-                    sum(map(len, self._pending.values())),
+                    "token-usage exporter shut down with %d unwritten lines", len(self._pending)
                 )
             self._writer.close()
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's lock may be held by a thread that does not exist here, and its
+        # pending lines are the parent's to write: the child writes only its own calls.
+        self._lock = threading.Lock()
+        self._pending = []
+        # A fork mid-export leaves the merger's batch half noted; the parent's calls
+        # are the parent's to merge.
+        self._merger = CallMerger()
 
     def _collect(
         self,
         spans: Sequence[ReadableSpan],
-        groups: dict[str, list[RecordLine]],
+        batch: _Batch,
         calls: list[Any] | None,
     ) -> None:
         fallback = self.settings.fallback_session
         extended = self._extended
         late = late_sessions.pending()
         note = self._merger.note
-        pending = {session_id: len(lines) for session_id, lines in groups.items()}
+        groups = batch.groups
+        order = batch.order.append
         for span in spans:
             try:
                 attrs = span_attributes(span)
@@ -177,11 +197,13 @@ class TokenUsageSpanExporter(SpanExporter):
                 note(attrs, line, span)
                 # Grouped now, as if each span were a call of its own: the common case,
                 # redone below when some were one call.
-                lines = groups.get(line.session_id)
+                session_id = line.session_id
+                lines = groups.get(session_id)
                 if lines is None:
-                    groups[line.session_id] = [line]
+                    groups[session_id] = [line]
                 else:
                     lines.append(line)
+                order(session_id)
                 if calls is not None:
                     calls.append((attrs, line, span.context))
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
@@ -192,17 +214,17 @@ class TokenUsageSpanExporter(SpanExporter):
             self._warn.error("merge", "could not merge the spans of a batch: %s", exc)
             merged = None
         if merged is not None:
-            _regroup(groups, pending, merged)
+            batch.redo_new([line for _, line, _ in merged])
             if calls is not None:
                 calls[:] = [(attrs, line, span.context) for attrs, line, span in merged]
 
-    def _write(self, groups: dict[str, list[RecordLine]]) -> SpanExportResult:
-        failed: dict[str, list[RecordLine]] = {}
-        for session_id, lines in groups.items():
+    def _write(self, batch: _Batch) -> SpanExportResult:
+        failed: set[str] = set()
+        for session_id, lines in batch.groups.items():
             try:
                 self._append(session_id, lines)
             except (OSError, SessionRefusedError) as exc:
-                failed[session_id] = lines
+                failed.add(session_id)
                 self._warn.error(
                     f"write:{getattr(exc, 'errno', None)}",
                     "could not append to the token-usage log of session %r in %s: %s; "
@@ -214,7 +236,7 @@ class TokenUsageSpanExporter(SpanExporter):
                 )
         if not failed:
             return SpanExportResult.SUCCESS
-        self._keep_for_retry(failed)
+        self._keep_for_retry(batch.lines_of(failed))
         return SpanExportResult.FAILURE
 
     def _append(self, session_id: str, lines: list[RecordLine]) -> None:
@@ -232,41 +254,43 @@ class TokenUsageSpanExporter(SpanExporter):
             )
             self._writer.append(fallback, data)
 
-    def _keep_for_retry(self, failed: dict[str, list[RecordLine]]) -> None:
-        # Oldest lines go first when the bound is hit: the newest say the most about now.
-        for session_id, lines in failed.items():
-            self._pending.setdefault(session_id, []).extend(lines)
-        excess = sum(map(len, self._pending.values())) - self.settings.max_pending_lines
-        if excess <= 0:
-            return
-        dropped = excess
-        for session_id in list(self._pending):
-            lines = self._pending[session_id]
-            cut = min(excess, len(lines))
-            del lines[:cut]
-            excess -= cut
-            if not lines:
-                del self._pending[session_id]
-            if not excess:
-                break
-        self._warn.error(
-            "dropped", "token-usage retry buffer full: dropped %d unwritten line(s)", dropped
-        )
+    def _keep_for_retry(self, lines: list[RecordLine]) -> None:
+        # Oldest lines go first when the bound is hit, whatever their session: the
+        # newest say the most about now.
+        self._pending = lines
+        excess = len(lines) - self.settings.max_pending_lines
+        if excess > 0:
+            del lines[:excess]
+            self._warn.error(
+                "dropped", "token-usage retry buffer full: dropped %d unwritten line(s)", excess
+            )
 
 
-def _regroup(
-    groups: dict[str, list[RecordLine]], pending: dict[str, int], merged: list[Call]
-) -> None:
-    """Put back the batch's lines as `merged` says (the lines waiting for a retry, the
-    first `pending[session]` of each group, stay first)."""
-    for session_id in list(groups):
-        kept = pending.get(session_id, 0)
-        if kept:
-            del groups[session_id][kept:]
-        else:
-            del groups[session_id]
-    for _, line, _ in merged:
-        groups.setdefault(line.session_id, []).append(line)
+class _Batch:
+    """The lines of one export: the retry buffer's (oldest first), then the new spans',
+    grouped by session for one append each, and the order they all arrived in."""
+
+    __slots__ = ("groups", "order", "pending")
+
+    def __init__(self, pending: list[RecordLine]) -> None:
+        self.pending = pending
+        self.groups: dict[str, list[RecordLine]] = {}
+        self.order: list[str] = []
+        self.redo_new([])
+
+    def redo_new(self, lines: list[RecordLine]) -> None:
+        """Start over with the retry buffer's lines, then `lines` as the new ones (the
+        batch's calls once `_merge` has made its spans one line per call)."""
+        self.groups.clear()
+        self.order.clear()
+        for line in (*self.pending, *lines):
+            self.groups.setdefault(line.session_id, []).append(line)
+            self.order.append(line.session_id)
+
+    def lines_of(self, sessions: set[str]) -> list[RecordLine]:
+        """The lines of `sessions`, in the order they arrived (across sessions)."""
+        rest = {session_id: iter(self.groups[session_id]) for session_id in sessions}
+        return [next(rest[session_id]) for session_id in self.order if session_id in rest]
 
 
 def _late_session(span: ReadableSpan, attrs: dict[str, Any]) -> None:

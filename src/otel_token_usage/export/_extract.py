@@ -4,6 +4,17 @@ One function decides this for everything that reads spans (the in-process export
 later, file ingestion), so the two can never disagree. It never raises on attribute
 values: a value that is not a valid token count is replaced by the next producer's name
 for the same field, else 0, and a throttled warning names the attribute.
+
+Values at the edges never cost the call its line:
+- every count is read within its Rust width, and every sum is bounded to it: a cache
+  write summed from a 5-minute and a 1-hour part that passes u64 is written as
+  `U64_MAX` (saturated), never as a number a serde reader rejects;
+- a digit string too long for its width (even one past Python's int-to-string digit
+  limit) is not a count: it is recorded as 0 with the warning, without converting it;
+- an integer session, model or provider too large to print is ignored like any other
+  unusable text (the span goes to the fallback session);
+- an end time outside what RFC 3339 can write becomes the nearest time it can
+  (`record.format_ts`), and a duration is bounded to u64 milliseconds.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 from opentelemetry.sdk.trace import ReadableSpan
@@ -39,6 +50,7 @@ __all__ = [
     "record_line",
     "span_attributes",
     "span_fields",
+    "upstream_bedrock_span",
 ]
 
 _log = logging.getLogger(__name__)
@@ -50,6 +62,10 @@ _I64_MAX = 2**63 - 1
 _Count = Annotated[int, msgspec.Meta(ge=0, le=_I64_MAX)]
 _U32 = Annotated[int, msgspec.Meta(ge=0, le=U32_MAX)]
 _B = a.BUDGET_ATTRIBUTES
+_MAX_COUNT_DIGITS = len(str(U64_MAX))
+# Python refuses to print ints over 4,300 digits (sys.int_info); far below that here.
+_MAX_TEXT_INT_BITS = 1024
+_SHOWN_CHARS = 80
 
 
 def _at(name: str) -> Any:
@@ -145,12 +161,13 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
     write_1h = raw.write_1h if raw.write_1h is not None else raw.write_1h_native
     cache_write = raw.cache_write if raw.cache_write is not None else raw.cache_write_legacy
     if cache_write is None:
-        cache_write = (write_5m or 0) + (write_1h or 0)
+        # Each part fits u64; their sum may not: saturate rather than lose the call.
+        cache_write = min((write_5m or 0) + (write_1h or 0), U64_MAX)
     # The conventions' input is inclusive of cache reads and writes; a producer whose
     # input is smaller than its cache counts was already reporting fresh input only.
     input_tokens = raw.input or 0
     cached = cache_read + cache_write
-    if input_tokens >= cached:
+    if input_tokens >= cached and not upstream_bedrock_span(attrs):
         input_tokens -= cached
 
     if _BUDGET_NAMES.isdisjoint(attrs):
@@ -167,6 +184,8 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
             else (None, None)
         )
         duration = None if start_ns is None else max(0, end_ns - start_ns) // 1_000_000
+        if duration is not None and duration > U64_MAX:  # only from absurd span times
+            duration = U64_MAX
         extensions: tuple[Any, ...] = (*ids, duration, write_5m, write_1h)
     else:
         extensions = ()
@@ -174,7 +193,7 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
         format_ts(end_ns),
         raw.session or fallback_session,
         raw.model or raw.request_model or UNKNOWN,
-        raw.provider or UNKNOWN,
+        a.PROVIDER_ALIASES.get(raw.provider, raw.provider) if raw.provider else UNKNOWN,
         raw.message_count or 0,
         cache_write,
         cache_read,
@@ -183,6 +202,21 @@ def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
         raw.reasoning or 0,
         *budget,
         *extensions,
+    )
+
+
+def upstream_bedrock_span(attrs: Mapping[str, AttributeValue]) -> bool:
+    """True for a Bedrock span of the upstream botocore instrumentations
+    (`opentelemetry-instrumentation-botocore`, and the JavaScript aws-sdk one), whose
+    `gen_ai.usage.input_tokens` is Bedrock's raw `inputTokens`: the fresh input alone,
+    not the conventions' inclusive count. Recognised by what those spans carry and ours
+    do not: `rpc.system` = `aws-api` and `gen_ai.system` = `aws.bedrock`, with no
+    `gen_ai.provider.name` (a producer that writes the current conventions' provider
+    name is taken to write their inclusive input too)."""
+    return (
+        attrs.get(a.RPC_SYSTEM) == a.RPC_SYSTEM_AWS_API
+        and attrs.get(a.GEN_AI_SYSTEM) == a.PROVIDER_BEDROCK
+        and a.GEN_AI_PROVIDER_NAME not in attrs
     )
 
 
@@ -344,16 +378,23 @@ def _count(
         if count is not None:
             return count
         found = True
-        _warn.warning(name, "span attribute %s=%r is not a token count; recorded as 0", name, value)
+        _warn.warning(
+            name, "span attribute %s=%s is not a token count; recorded as 0", name, _shown(value)
+        )
     return 0 if found else None
 
 
 def _coerce_count(value: object, limit: int) -> int | None:
     # Integral floats (JavaScript producers) and digit strings are counts in another type.
-    integral_float = isinstance(value, float) and value.is_integer()
-    digits = isinstance(value, str) and value.isascii() and value.isdigit()
-    if integral_float or digits:
-        value = int(cast(float | str, value))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        # Python's int() refuses over 4,300 digits (leading zeros included): a string
+        # longer than any count of this width is not one, and is not converted.
+        significant = value.lstrip("0")
+        if len(significant) > _MAX_COUNT_DIGITS:
+            return None
+        value = int(significant or "0")
     if type(value) is int and 0 <= value <= limit:
         return value
     return None
@@ -365,10 +406,12 @@ def _text(attrs: Mapping[str, AttributeValue], names: tuple[str, ...]) -> str | 
         if isinstance(value, str):
             if value:
                 return value
-        elif type(value) is int:
+        elif type(value) is int and value.bit_length() <= _MAX_TEXT_INT_BITS:
             return str(value)
         elif value is not None:
-            _warn.warning(name, "span attribute %s=%r is not a string; ignored", name, value)
+            _warn.warning(
+                name, "span attribute %s=%s is not a string; ignored", name, _shown(value)
+            )
     return None
 
 
@@ -376,5 +419,19 @@ def _flag(attrs: Mapping[str, AttributeValue], name: str) -> bool:
     value = attrs.get(name)
     if value is None or type(value) is bool:
         return bool(value)
-    _warn.warning(name, "span attribute %s=%r is not a bool; recorded as false", name, value)
+    _warn.warning(
+        name, "span attribute %s=%s is not a bool; recorded as false", name, _shown(value)
+    )
     return False
+
+
+def _shown(value: object) -> str:
+    """`repr(value)` cut to a log line's length; never raises (a huge int has no repr
+    within Python's digit limit)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to print>"
+    if len(text) > _SHOWN_CHARS:
+        return f"{text[:_SHOWN_CHARS]}...({len(text)} characters)"
+    return text

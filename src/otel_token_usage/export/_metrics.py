@@ -32,8 +32,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
@@ -44,13 +47,19 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_token_usage import semconv as a
 from otel_token_usage._util import ThrottledLogger
+from otel_token_usage.record import TokenCounts
 from otel_token_usage.semconv import (
+    CACHE_READ_INPUT_TOKENS,
+    CACHE_WRITE_INPUT_TOKENS,
     COST,
     COST_UNIT,
     COUNTERS,
     DESCRIPTIONS,
+    INPUT_TOKENS,
     METER_NAME,
     METRIC_ATTRIBUTES,
+    OUTPUT_TOKENS,
+    REASONING_OUTPUT_TOKENS,
     TOKEN_TYPE_INPUT,
     TOKEN_TYPE_OUTPUT,
     TOKEN_UNIT,
@@ -59,16 +68,33 @@ from otel_token_usage.semconv import (
 )
 
 from ._otel_compat import no_meter_provider_yet
+from ._sampling import was_sampled
 
 if TYPE_CHECKING:
     from otel_token_usage.pricing import Price, PriceBook
 
-__all__ = ["MetricKey", "TokenMetrics", "metric_key"]
+__all__ = [
+    "MetricKey",
+    "TokenMetrics",
+    "flush_at_exit",
+    "flush_before_metrics_at_exit",
+    "metric_key",
+]
 
 MetricKey = tuple[str, str, str, str | None]
 """(operation, provider, request model, response model): one attribute set."""
 
 _log = logging.getLogger(__name__)
+_COUNTED: dict[str, Callable[[TokenCounts], int]] = {
+    INPUT_TOKENS: attrgetter("prompt_tokens"),  # the conventions' input is inclusive
+    OUTPUT_TOKENS: attrgetter("output_tokens"),
+    CACHE_READ_INPUT_TOKENS: attrgetter("cache_read_input_tokens"),
+    CACHE_WRITE_INPUT_TOKENS: attrgetter("cache_creation_input_tokens"),
+    REASONING_OUTPUT_TOKENS: attrgetter("thinking_tokens"),
+}
+"""Each token counter and the `TokenCounts` value it adds."""
+if set(_COUNTED) != set(COUNTERS):  # a counter added in semconv must say what it counts
+    raise RuntimeError("token counters and their values differ")
 _MAX_CACHED_KEYS = 4096
 _MAX_UNPRICED_LOGGED = 1024
 
@@ -89,6 +115,15 @@ def metric_key(attrs: Mapping[str, AttributeValue], line: Any) -> MetricKey:
         operation = a.OPENLLMETRY_REQUEST_TYPES.get(_text(request_type) or "", "chat")
     request_model = _text(attrs.get(a.GEN_AI_REQUEST_MODEL)) or line.model
     return (operation, line.provider, request_model, _text(attrs.get(a.GEN_AI_RESPONSE_MODEL)))
+
+
+@dataclass(slots=True)
+class _Priced:
+    """Calls of one batch priced together: one attribute set, price and tier."""
+
+    price: Price
+    tokens: TokenCounts
+    calls: int = 1
 
 
 @dataclass(slots=True)
@@ -162,36 +197,32 @@ class TokenMetrics:
         if instruments is None:
             return
         record = instruments.histogram.record
-        sums: dict[MetricKey, list[int]] = {}
-        priced: dict[tuple[MetricKey, int, int], tuple[Price, list[int]]] = {}
+        sums: dict[MetricKey, TokenCounts] = {}
+        priced: dict[tuple[MetricKey, int, int], _Priced] = {}
         prices = self._price_book()
         for attrs, line, context in calls:
             key = metric_key(attrs, line)
-            cache_read = line.cache_read_input_tokens
-            cache_write = line.cache_creation_input_tokens
-            inclusive = line.input_tokens + cache_read + cache_write
-            output = line.output_tokens
+            tokens = TokenCounts.of(line)
             _base, as_input, as_output = self._attribute_sets(key)
+            # In the span's context, for exemplars -- unless the trace was not exported.
             span_context = (
-                set_span_in_context(NonRecordingSpan(context)) if context is not None else None
+                set_span_in_context(NonRecordingSpan(context))
+                if context is not None and was_sampled(context)
+                else None
             )
-            record(inclusive, as_input, span_context)
-            record(output, as_output, span_context)
+            record(tokens.prompt_tokens, as_input, span_context)
+            record(tokens.output_tokens, as_output, span_context)
             total = sums.get(key)
             if total is None:
-                sums[key] = [inclusive, output, cache_read, cache_write, line.thinking_tokens]
+                sums[key] = tokens
             else:
-                total[0] += inclusive
-                total[1] += output
-                total[2] += cache_read
-                total[3] += cache_write
-                total[4] += line.thinking_tokens
+                total.add(tokens)
             if prices is not None:
-                self._add_priced(priced, prices, key, line, inclusive)
-        for key, values in sums.items():
+                self._add_priced(priced, prices, key, line, tokens)
+        for key, total in sums.items():
             base = self._attribute_sets(key)[0]
-            for counter, value in zip(instruments.counters, values, strict=True):
-                counter.add(value, base)
+            for name, counter in zip(COUNTERS, instruments.counters, strict=True):
+                counter.add(_COUNTED[name](total), base)
         for key, dollars in self._costs(priced).items():
             instruments.cost.add(dollars, self._attribute_sets(key)[0])
 
@@ -202,8 +233,7 @@ class TokenMetrics:
         instruments = self._instruments
         if instruments is not None and instruments.provider is provider:
             return instruments
-        if self._given is None:
-            _flush_spans_before_metrics_at_exit()
+        flush_before_metrics_at_exit(provider)
         meter = provider.get_meter(METER_NAME)
         histogram = meter.create_histogram(
             TOKEN_USAGE,
@@ -246,47 +276,32 @@ class TokenMetrics:
 
     def _add_priced(
         self,
-        priced: dict[tuple[MetricKey, int, int], tuple[Price, list[int]]],
+        priced: dict[tuple[MetricKey, int, int], _Priced],
         prices: PriceBook,
         key: MetricKey,
         line: Any,
-        prompt: int,
+        tokens: TokenCounts,
     ) -> None:
         # Calls of one batch priced together must share model, day and prompt-size tier:
-        # within such a group every price is linear (see `analysis._prices`).
+        # within such a group every price is linear (see `otel_token_usage.pricing`).
         price = prices.price(line.provider, line.model, line.ts[:10])
         if price is None:
             self._log_unpriced(line.provider, line.model)
             return
-        group = (key, id(price), price.tier_of(prompt))  # prices are cached: ids are stable
-        hour = line.cache_creation_1h_input_tokens or 0
-        counts = (
-            1,
-            line.input_tokens,
-            line.cache_read_input_tokens,
-            line.cache_creation_input_tokens,
-            hour,
-            line.output_tokens,
-        )
+        # prices are cached: their ids are stable
+        group = (key, id(price), price.tier_of(tokens.prompt_tokens))
         found = priced.get(group)
         if found is None:
-            priced[group] = (price, list(counts))
+            priced[group] = _Priced(price, tokens + TokenCounts())  # a copy: `sums` has it
         else:
-            total = found[1]
-            for index, count in enumerate(counts):
-                total[index] += count
+            found.tokens.add(tokens)
+            found.calls += 1
 
     @staticmethod
-    def _costs(
-        priced: dict[tuple[MetricKey, int, int], tuple[Price, list[int]]],
-    ) -> dict[MetricKey, float]:
-        if not priced:
-            return {}
-        from otel_token_usage.pricing import TokenSums  # noqa: PLC0415 - see _price_book
-
+    def _costs(priced: dict[tuple[MetricKey, int, int], _Priced]) -> dict[MetricKey, float]:
         costs: dict[MetricKey, float] = {}
-        for (key, _price_id, tier), (price, counts) in priced.items():
-            dollars = float(price.cost(tier, TokenSums(*counts)))
+        for (key, _price_id, tier), group in priced.items():
+            dollars = float(group.price.cost(tier, group.tokens, group.calls))
             costs[key] = costs.get(key, 0.0) + dollars
         return costs
 
@@ -304,29 +319,56 @@ class TokenMetrics:
         )
 
 
-_exit_flush_registered = False
+# --- the exit flush: spans still queued at exit count in the metrics ---
+
+_exit_lock = threading.Lock()
+_exit_after: object | None = None  # the meter provider the exit flush was last placed after
+_exit_flushers: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _flush_spans_before_metrics_at_exit() -> None:
-    """Make the spans still queued at exit reach us while the global meter provider can
-    still record them.
-
-    The SDK (and `opentelemetry-instrument`) registers an exit hook that shuts the
-    MeterProvider down, then, in reverse registration order, the TracerProvider's,
-    whose batch processor exports its last spans to us only then: their metrics would
-    be dropped. A hook registered now, after the MeterProvider's, runs before it and
-    flushes the global tracer provider first. Registered once per process."""
-    global _exit_flush_registered  # noqa: PLW0603 - once per process, by design
-    if _exit_flush_registered:
-        return
-    _exit_flush_registered = True
-    atexit.register(_flush_global_tracer_provider)
+def flush_at_exit(processor: Any) -> None:
+    """Have the exit flush (see `flush_before_metrics_at_exit`) flush `processor` too, not
+    only the global tracer provider: a pipeline on a private tracer provider."""
+    _exit_flushers.add(processor)
 
 
-def _flush_global_tracer_provider() -> None:
-    flush = getattr(otel_trace.get_tracer_provider(), "force_flush", None)
-    if callable(flush):
-        try:
-            flush()
-        except Exception as exc:  # noqa: BLE001 - at exit, nothing may raise
-            _log.warning("token metrics: could not flush spans at exit: %s", exc)
+def flush_before_metrics_at_exit(provider: MeterProvider | None = None) -> bool:
+    """Place the exit flush so that it runs before `provider` (default: the global meter
+    provider) shuts down at exit; True once it is so placed, False while no real
+    provider is set. Cheap when already placed: call it as often as needed.
+
+    The SDK's providers (and `opentelemetry-instrument`'s) each register their shutdown
+    at exit when they are built, and exit hooks run in reverse order. A tracer provider
+    built before the meter provider is shut down after it, and its batch processors
+    export their last spans to us only then: without this, their metrics would be
+    recorded on a meter provider that is already shut down, and lost (the SDK says "A
+    shutdown `MeterProvider` can not provide a `Meter`"). The flush is (re-)registered
+    here, after the provider's own hook, so it runs first: it flushes every
+    `TokenUsageSpanProcessor` and the global tracer provider while metrics can still be
+    recorded. Callers: `TokenUsageSpanProcessor.on_end` on the application's first LLM
+    span, the zero-code hooks once the SDK is set up, and the exporter's metrics at their
+    first batch."""
+    global _exit_after  # noqa: PLW0603 - one exit hook per process, by design
+    if provider is None:
+        provider = otel_metrics.get_meter_provider()
+    if no_meter_provider_yet(provider):
+        return False
+    if _exit_after is provider:
+        return True
+    with _exit_lock:
+        if _exit_after is not provider:
+            atexit.unregister(_flush_at_exit)
+            atexit.register(_flush_at_exit)
+            _exit_after = provider
+    return True
+
+
+def _flush_at_exit() -> None:
+    """At exit: write what our processors and the global tracer provider still hold."""
+    for flushable in (*list(_exit_flushers), otel_trace.get_tracer_provider()):
+        flush = getattr(flushable, "force_flush", None)
+        if callable(flush):
+            try:
+                flush()
+            except Exception as exc:  # noqa: BLE001 - at exit, nothing may raise
+                _log.warning("token metrics: could not flush spans at exit: %s", exc)

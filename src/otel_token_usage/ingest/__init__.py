@@ -18,22 +18,44 @@ Ingesting twice adds nothing (the rule):
   log has such lines is named in one warning.
 - Spans of one session with the same non-empty `gen_ai.response.id` (one call seen by
   two producers) count once, as in the exporter (an empty id identifies nothing; the
-  same id in two sessions is two calls); that memory spans this run (the last few thousand ids), not
-  earlier runs, which is why files should be given in the order they were written.
+  same id in two sessions is two calls); that memory spans this run (the last few
+  thousand ids), not earlier runs, which is why files should be given in the order they
+  were written.
 - Each session's log is read, streaming, when the run first meets a call of that session
-  (again if the run set it aside to make room: it holds the ids of 256 sessions at a
-  time); a writer adding the same spans to it meanwhile is not seen.
+  (again if the run set it aside to keep within its bound on held ids, see `Ingestor`);
+  a writer adding the same spans to it meanwhile is not seen. Two processes ingesting
+  disjoint sets of sessions (`Ingestor`'s `shard`) write what one would.
 
 A line that is not OTLP JSON (garbage, truncated, wrong types) and a span that cannot be
-read (bad ids or times) are reported as `file:line: why` on stderr and skipped; the rest
-is ingested. Exit status: 0 when everything was read, 1 when something was skipped, 2 on
-an error (one line on stderr; lines written before it stay, and a re-run completes them).
+read (bad ids, times or values, bytes that are not UTF-8) are reported as
+`file:line: why` on stderr and skipped; the rest is ingested. A session whose directory
+or log is not a plain directory and a regular file is never read or written through:
+its lines go to the fallback session, with a warning. Exit status: 0 when everything
+was read, 1 when something was skipped, 2 on an error (one line on stderr; lines written
+before it stay, and a re-run completes them).
 """
 
 from __future__ import annotations
 
-from ._ingestor import IngestError, Ingestor, IngestStats
+from ._calls import shard_of
+from ._ingestor import (
+    DEFAULT_MAX_HELD_IDS,
+    DEFAULT_MAX_PENDING_BYTES,
+    IngestError,
+    Ingestor,
+    IngestStats,
+)
 from ._run import follow_files, ingest_files
 from ._tail import STDIN
 
-__all__ = ["STDIN", "IngestError", "IngestStats", "Ingestor", "follow_files", "ingest_files"]
+__all__ = [
+    "DEFAULT_MAX_HELD_IDS",
+    "DEFAULT_MAX_PENDING_BYTES",
+    "STDIN",
+    "IngestError",
+    "IngestStats",
+    "Ingestor",
+    "follow_files",
+    "ingest_files",
+    "shard_of",
+]

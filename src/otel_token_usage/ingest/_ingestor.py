@@ -4,34 +4,49 @@ Every span goes through `extract.record_line`, the extraction the in-process exp
 uses, and every line through `record.encode_lines` and `storage.SessionLogWriter`, so a
 log built from files equals, byte for byte, the log the exporter writes for the same
 spans. What keeps a second run from adding anything is the rule in `ingest`.
+
+Work per span is bounded and small: `_calls.Extraction` turns each input line into its
+calls; a session's log is read once, when the run first meets the session, into an
+index held in `IndexCache`; its new lines are gathered, across input lines, and
+appended in one write per session when `max_pending_bytes` are gathered, when the
+reader has caught up (following), and at the end.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from otel_token_usage import semconv as a
 from otel_token_usage._util import RecentKeys, UserError
-from otel_token_usage.export import LineFormat, SessionLogWriter, call_key, record_line
-from otel_token_usage.record import SessionRefusedError, encode_lines, session_dir_name
+from otel_token_usage.export import LineFormat, SessionLogWriter
+from otel_token_usage.record import SessionRefusedError
 from otel_token_usage.semconv import DEFAULT_FALLBACK_SESSION
 
-from ._log_index import LogIndex, load_index, span_key
-from ._otlp_json import OtlpLineError, SpanParts, decode_line
+from ._calls import Call, Extracted, Extraction
+from ._log_index import IndexCache, LogIndex
+from ._stats import IngestStats
 from ._tail import InputLine
 
-__all__ = ["MAX_REPORTED", "IngestError", "IngestStats", "Ingestor"]
+__all__ = [
+    "DEFAULT_MAX_HELD_IDS",
+    "DEFAULT_MAX_PENDING_BYTES",
+    "MAX_REPORTED",
+    "IngestError",
+    "IngestStats",
+    "Ingestor",
+]
 
 MAX_REPORTED = 100
 """Unreadable lines reported one by one; past this they are only counted."""
 
-_MAX_BUFFERED = 2048
-_MAX_INDEXES = 256
+DEFAULT_MAX_HELD_IDS = 500_000
+"""Ids of calls already in the logs held at once (about 100 bytes each)."""
+
+DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024
+"""New lines gathered before they are written (one write per session)."""
+
+_MAX_REFUSED = 4096
 
 
 class IngestError(UserError):
@@ -39,65 +54,39 @@ class IngestError(UserError):
     message is one line."""
 
 
-@dataclass
-class IngestStats:
-    """What a run read and wrote."""
-
-    lines: int = 0
-    """OTLP JSON lines read (blank lines not counted)."""
-    spans: int = 0
-    calls: int = 0
-    """Spans that are LLM calls."""
-    written: int = 0
-    present: int = 0
-    """Calls already in their session's log (or earlier in this run)."""
-    duplicates: int = 0
-    """Calls whose session and `gen_ai.response.id` another span of this run had."""
-    bad_lines: int = 0
-    bad_spans: int = 0
-    sessions: set[str] = field(default_factory=set)
-    """Sessions whose logs were appended to."""
-
-    @property
-    def skipped(self) -> int:
-        """Unreadable lines and spans: non-zero means the exit status is 1."""
-        return self.bad_lines + self.bad_spans
-
-    def summary(self) -> str:
-        """One line for people, e.g. `5 new lines in 2 sessions from 7 LLM calls (40 spans,
-        3 OTLP lines); 2 already there, 0 duplicate response ids`."""
-        text = (
-            f"{_count(self.written, 'new line')} in {_count(len(self.sessions), 'session')} "
-            f"from {_count(self.calls, 'LLM call')} ({_count(self.spans, 'span')}, "
-            f"{_count(self.lines, 'OTLP line')}); {self.present} already there, "
-            f"{_count(self.duplicates, 'duplicate response id')}"
-        )
-        skipped = [
-            _count(number, what)
-            for number, what in ((self.bad_lines, "unreadable line"), (self.bad_spans, "span"))
-            if number
-        ]
-        if skipped:
-            text += f"; skipped {' and '.join(skipped)}"
-        return text
-
-
-def _count(number: int, what: str) -> str:
-    return f"{number} {what}{'' if number == 1 else 's'}"
-
-
 def _ignore(_message: str) -> None:
     pass
+
+
+class _Pending:
+    """A session's new lines, encoded, waiting for their one write."""
+
+    __slots__ = ("data", "lines")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.lines = 0
 
 
 class Ingestor:
     """Turns OTLP JSON lines into lines of session logs below `sessions_dir`.
 
-    `feed()` takes one input line; what it finds is buffered and appended, one write per
-    session, by `flush()` (and whenever enough is buffered). It never writes a call that
-    its session's log already holds (see the module docstring for the rule). `report`
-    receives one line for every unreadable input line or span (up to `MAX_REPORTED`) and
-    for every warning. Writing errors raise `OSError`; what was appended stays appended.
+    `feed()` takes one input line; the new lines it finds are gathered by session and
+    appended, one write per session, by `flush()` (and whenever `max_pending_bytes` are
+    gathered). It never writes a call that its session's log already holds (see the
+    module docstring of `otel_token_usage.ingest` for the rule); a session's lines keep
+    the order of the input. Memory is bounded whatever the number of sessions: at most
+    `max_held_ids` ids of logged calls (see `IndexCache`; checked after each input line
+    and before a log is read), `max_pending_bytes` of new lines, and the last few
+    thousand response ids.
+
+    With `shard=(k, n)` only the calls of sessions with `shard_of(session, n) == k` are
+    ingested: `n` processes, one per shard, can share the input and the sessions
+    directory and write exactly the logs one process would.
+
+    `report` receives one line for every unreadable input line or span (up to
+    `MAX_REPORTED`) and for every warning. Writing errors raise `OSError`; what was
+    appended stays appended.
     """
 
     def __init__(
@@ -109,65 +98,79 @@ class Ingestor:
         dir_mode: int = 0o700,
         file_mode: int = 0o600,
         max_open_files: int = 128,
+        max_held_ids: int = DEFAULT_MAX_HELD_IDS,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        shard: tuple[int, int] | None = None,
         report: Callable[[str], None] = _ignore,
     ) -> None:
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard {shard[0]}/{shard[1]}: not 0 <= k < n")
         self.sessions_dir = Path(sessions_dir)
         self.stats = IngestStats()
         self._fallback = fallback_session
         self._extended = line_format == "extended"
+        self.extraction = Extraction(fallback_session, self._extended, shard)
+        """How this ingestor makes lines from spans."""
         self._report = report
         self._writer = SessionLogWriter(
             sessions_dir, dir_mode=dir_mode, file_mode=file_mode, max_open_files=max_open_files
         )
+        self._indexes = IndexCache(self.sessions_dir, max_held_ids, self._write_pending)
         self._responses = RecentKeys()
-        self._targets: dict[str, str] = {}
-        self._indexes: OrderedDict[str, LogIndex] = OrderedDict()
-        self._buffer: dict[str, list[Any]] = {}
-        self._buffered = 0
+        self._refused_sessions: dict[str, str] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._pending_bytes = 0
+        self._max_pending_bytes = max_pending_bytes
         self._reported = 0
-        self._warned: set[str] = set()
+        self._warned = RecentKeys()
+        self._session_logs: set[str] = set()
+
+    @property
+    def held_ids(self) -> int:
+        """Ids of logged calls held now (bounded by `max_held_ids`, see `IndexCache`)."""
+        return self._indexes.held
 
     def feed(self, line: InputLine) -> None:
-        """Read one input line: its LLM calls are buffered, its problems reported."""
+        """Read one input line: its LLM calls are gathered, its problems reported."""
+        self.apply(line, self.extraction.extract_input(line))
+
+    def apply(self, line: InputLine, extracted: Extracted | None) -> None:
+        """`feed`, for a line whose calls `extraction.extract_input` has found."""
         where = f"{line.path}:{line.number}"
         if line.error is not None:
             self.stats.bad_lines += 1
             self._problem(f"{where}: {line.error}; the rest of the file is skipped")
             return
-        if not line.data.strip():
+        if extracted is None:
             return
-        self.stats.lines += 1
-        try:
-            spans, problems = decode_line(line.data)
-        except OtlpLineError as exc:
-            self.stats.bad_lines += 1
+        stats = self.stats
+        stats.lines += 1
+        if extracted.error is not None:
+            stats.bad_lines += 1
             if not line.complete:
                 self._problem(
                     f"{where}: truncated OTLP JSON line (the file ends inside it); skipped"
                 )
+            elif extracted.log_line:
+                self._session_log(line.path, where)
             else:
-                self._problem(f"{where}: {exc}; skipped")
+                self._problem(f"{where}: {extracted.error}; skipped")
             return
-        for problem in problems:
-            self.stats.bad_spans += 1
+        stats.spans += extracted.spans
+        stats.calls += extracted.calls
+        stats.other_shard += extracted.other_shard
+        for problem in extracted.problems:
+            stats.bad_spans += 1
             self._problem(f"{where}: {problem}")
-        for span in spans:
-            self._add(span)
+        for call in extracted.found:
+            self._add(call, line.data)
+        # Here, with no index in hand, is where indexes may be set aside.
+        self._indexes.trim()
 
     def flush(self) -> None:
-        """Append what is buffered: one write per session."""
-        while self._buffer:
-            target, lines = self._buffer.popitem()
-            self._buffered -= len(lines)
-            data = encode_lines(lines)
-            try:
-                self._writer.append(target, data)
-            except SessionRefusedError as exc:
-                self._refused(target, exc)
-                target = self._fallback
-                self._writer.append(target, data)
-            self.stats.written += len(lines)
-            self.stats.sessions.add(target)
+        """Append what is gathered: one write per session."""
+        while self._pending:
+            self._write_pending(next(iter(self._pending)))
 
     def close(self) -> None:
         """Flush, then close every log. Idempotent."""
@@ -182,84 +185,124 @@ class Ingestor:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _add(self, span: SpanParts) -> None:
-        self.stats.spans += 1
-        attrs, end_ns, start_ns, trace_id, span_id = span
-        line = record_line(
-            attrs, end_ns, start_ns, trace_id, span_id, self._fallback, self._extended
-        )
-        if line is None:
-            return
-        self.stats.calls += 1
-        call = call_key(line.session_id, attrs.get(a.GEN_AI_RESPONSE_ID))
-        if call is not None and self._responses.seen(call):
+    def _add(self, call: Call, data_in: bytes) -> None:
+        session_id, same_call, key, data, place = call
+        # One call seen by two producers has one response id (`call_key`).
+        if same_call is not None and self._responses.seen(same_call):
             self.stats.duplicates += 1
             return
-        target, index = self._target(line.session_id)
-        key = span_key(trace_id, span_id) if trace_id is not None and span_id is not None else None
-        if key is not None and key in index.spans:
+        # The session whose log gets these lines (itself, or the fallback when it cannot
+        # have a log of its own), and that log's index.
+        target = self._refused_sessions.get(session_id, session_id)
+        index = self._indexes.get(target)
+        if index is None:
+            target, index = self._load_target(target)
+        if key is not None and key in index.known:
             self.stats.present += 1
             return
-        written = None if key is not None and self._extended else _content(line)
-        if written is not None and written in index.contents:
-            self.stats.present += 1
-            return
-        if index.idless and self._extended:
-            seed = record_line(attrs, end_ns, start_ns, None, None, self._fallback, False)
-            if _content(seed) in index.contents:
+        if key is None or not self._extended:
+            # Seed-format output carries no ids: the log will know the line by content.
+            content = hash(data[:-1])
+            if content in index.known:
                 self.stats.present += 1
                 return
-        if key is not None:
-            index.spans.add(key)
-        elif written is not None:
-            index.contents.add(written)
-        self._buffer.setdefault(target, []).append(line)
-        self._buffered += 1
-        if self._buffered >= _MAX_BUFFERED:
+            if key is None:
+                key = content
+        if index.idless and self._extended:
+            # The log has seed-format lines: this call's may be one of them.
+            seed = self.extraction.seed_line(data_in, place)
+            if seed is not None and hash(seed[:-1]) in index.known:
+                self.stats.present += 1
+                return
+        self._indexes.add(index, key)
+        pending = self._pending.get(target)
+        if pending is None:
+            pending = self._pending[target] = _Pending()
+        pending.data += data
+        pending.lines += 1
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= self._max_pending_bytes:
             self.flush()
 
-    def _target(self, session_id: str) -> tuple[str, LogIndex]:
-        """The session whose log gets this session's lines (itself, or the fallback
-        when it cannot have a log of its own), and that log's index."""
-        target = self._targets.get(session_id, session_id)
-        index = self._indexes.get(target)
-        if index is not None:
-            self._indexes.move_to_end(target)
-            return target, index
+    def _load_target(self, target: str) -> tuple[str, LogIndex]:
+        """Read the index of `target`'s log; when `target` cannot have a log of its own,
+        the fallback session and its index."""
+        self._indexes.trim()
         try:
             index = self._load(target)
         except SessionRefusedError as exc:
             if target == self._fallback:
-                raise IngestError(f"fallback session {target!r}: {exc}") from None
+                raise self._fallback_refused(exc) from None
             self._refused(target, exc)
             target = self._fallback
-            index = self._indexes.get(target)
-            if index is None:
-                index = self._load(target)
-        if len(self._targets) >= 4096:
-            self._targets.clear()
-        self._targets[session_id] = target
+            try:
+                index = self._indexes.get(target) or self._load(target)
+            except SessionRefusedError as exc:
+                raise self._fallback_refused(exc) from None
         return target, index
 
     def _load(self, target: str) -> LogIndex:
-        index = load_index(self.sessions_dir, session_dir_name(target))
-        if index.idless and target not in self._warned:
-            self._warned.add(target)
+        index = self._indexes.load(target)
+        self.stats.logs_read = self._indexes.loads
+        if index.idless and not self._warned.seen(target):
             self._warn(
                 f"session {target!r}: {index.idless} lines of its log have no span_id "
                 "(seed format); they are recognised by their whole content only"
             )
-        if len(self._indexes) >= _MAX_INDEXES:
-            # An index is reloaded from the log when needed again: write first.
-            self.flush()
-            self._indexes.popitem(last=False)
-        self._indexes[target] = index
         return index
 
+    def _write_pending(self, target: str) -> None:
+        """Append the gathered lines of `target` in one write."""
+        pending = self._pending.pop(target, None)
+        if pending is None:
+            return
+        self._pending_bytes -= len(pending.data)
+        data = bytes(pending.data)
+        try:
+            self._writer.append(target, data)
+        except SessionRefusedError as exc:
+            # Refused only now (the log changed since it was read): the fallback log
+            # takes these lines and what it had pending, and both indexes are read again
+            # when next needed, since the fallback's no longer says all its log holds.
+            if target == self._fallback:
+                raise self._fallback_refused(exc) from None
+            self._refused(target, exc)
+            self._indexes.forget(target)
+            fallback = self._pending.pop(self._fallback, None)
+            if fallback is not None:
+                self._pending_bytes -= len(fallback.data)
+                data = bytes(fallback.data) + data
+                self.stats.written += fallback.lines
+            target = self._fallback
+            try:
+                self._writer.append(target, data)
+            except SessionRefusedError as exc:
+                raise self._fallback_refused(exc) from None
+            self._indexes.forget(target)
+        self.stats.written += pending.lines
+        self.stats.writes += 1
+        self.stats.appended(target)
+
     def _refused(self, session_id: str, exc: Exception) -> None:
+        if len(self._refused_sessions) >= _MAX_REFUSED:
+            self._refused_sessions.clear()
+        self._refused_sessions[session_id] = self._fallback
         self._warn(
             f"session {session_id!r} cannot have a log of its own ({exc}); "
             f"its lines go to {self._fallback!r}"
+        )
+
+    def _fallback_refused(self, exc: Exception) -> IngestError:
+        return IngestError(f"fallback session {self._fallback!r}: {exc}")
+
+    def _session_log(self, path: str, where: str) -> None:
+        """A session log handed to ingest: said once per file, its lines skipped."""
+        if path in self._session_logs:
+            return
+        self._session_logs.add(path)
+        self._problem(
+            f"{where}: this file is a token-usage session log, not OTLP JSON traces "
+            "(ingest reads what a collector's file exporter writes); its lines are skipped"
         )
 
     def _problem(self, message: str) -> None:
@@ -271,7 +314,3 @@ class Ingestor:
 
     def _warn(self, message: str) -> None:
         self._report(message)
-
-
-def _content(line: Any) -> int:
-    return hash(encode_lines([line]).rstrip(b"\n"))

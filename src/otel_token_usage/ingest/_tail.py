@@ -24,6 +24,7 @@ from typing import cast
 __all__ = ["STDIN", "InputError", "InputLine", "follow", "read_once"]
 
 STDIN = "-"
+_BUFFER = 1 << 20
 _GZIP = b"\x1f\x8b"
 _ZSTD = b"\x28\xb5\x2f\xfd"
 _Reader = io.BufferedReader | gzip.GzipFile
@@ -69,7 +70,8 @@ class _Source:
             self._file = cast(io.BufferedReader, sys.stdin.buffer)
         else:
             try:
-                self._file = open(self.path, "rb")  # noqa: SIM115 - kept open while followed
+                # A large buffer: OTLP lines (whole export batches) are often a megabyte.
+                self._file = io.BufferedReader(io.FileIO(self.path, "rb"), _BUFFER)
             except FileNotFoundError:
                 return False
             status = os.fstat(self._file.fileno())

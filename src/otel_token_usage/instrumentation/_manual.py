@@ -153,11 +153,14 @@ class LLMCall:
     # recording
 
     def record_usage(self, usage: object) -> Usage | None:
-        """Set the call's usage from an Anthropic `Usage`, an OpenAI `CompletionUsage` or
-        `ResponseUsage`, a mapping with their field names, or a `Usage`.
+        """Set the call's usage from a provider's usage object or its dict form (an
+        Anthropic `Usage`, an OpenAI `CompletionUsage` or `ResponseUsage` and the
+        OpenAI-compatible providers' variants, a Gemini `usage_metadata`, a Bedrock
+        Converse `usage` dict), or a `Usage`.
 
         Replaces earlier usage (a stream's counts are cumulative). Returns the normalised
-        `Usage`, or None when nothing was recorded. Never raises.
+        `Usage`, or None when nothing was recorded: a usage of no known shape is logged
+        (throttled, naming its fields), never written as zeros. Never raises.
         """
         call = self._live()
         return None if call is None else call.record_usage(usage)
@@ -175,15 +178,20 @@ class LLMCall:
 
     def record(self, response: object) -> None:
         """Record id, model and usage of a whole response: an Anthropic `Message`, an
-        OpenAI `ChatCompletion` or `Response`, or a mapping of the same shape (their
-        `id`, `model` and `usage`). What is missing is left out. Never raises."""
+        OpenAI `ChatCompletion` or `Response` (`id`, `model`, `usage`), a Gemini
+        `GenerateContentResponse` (`response_id`, `model_version`, `usage_metadata`), a
+        Bedrock Converse response dict (`usage`, `ResponseMetadata.RequestId`), or a
+        mapping of any of these shapes. What is missing is left out. Never raises."""
         call = self._live()
         if call is None:
             return
-        usage = field(response, "usage")
+        usage = _first(response, _USAGE_FIELDS)
         if usage is not None:
             call.record_usage(usage)
-        self.record_response(id=field(response, "id"), model=field(response, "model"))
+        response_id = _first(response, _ID_FIELDS)
+        if response_id is None:  # Bedrock: the request id is the only id it gives
+            response_id = field(field(response, "ResponseMetadata"), "RequestId")
+        self.record_response(id=response_id, model=_first(response, _MODEL_FIELDS))
 
     @property
     def span(self) -> Span:
@@ -247,6 +255,19 @@ def llm_call(
         message_count=message_count,
         tracer_provider=tracer_provider,
     )
+
+
+_USAGE_FIELDS = ("usage", "usage_metadata", "usageMetadata")
+_ID_FIELDS = ("id", "response_id", "responseId")
+_MODEL_FIELDS = ("model", "model_version", "modelVersion")
+
+
+def _first(response: object, names: tuple[str, ...]) -> object:
+    for name in names:
+        value = field(response, name)
+        if value is not None:
+            return value
+    return None
 
 
 def _text(name: str, value: object, default: str) -> str:

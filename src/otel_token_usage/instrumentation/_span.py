@@ -39,7 +39,7 @@ class LLMCallSpan:
     `session()`'s (`ActiveSession.stamps_for`), given the response's, ended exactly once
     (later `end()` calls do nothing)."""
 
-    __slots__ = ("_ended", "span", "usage")
+    __slots__ = ("_ended", "provider", "span", "usage")
 
     def __init__(
         self,
@@ -75,14 +75,18 @@ class LLMCallSpan:
             kind=SpanKind.CLIENT,
             attributes=start,
         )
+        self.provider = provider
         self.usage: Usage | None = None
         self._ended = False
 
     def record_usage(self, usage: object) -> Usage | None:
         """Set usage from a provider usage object, a mapping or a `Usage`; replaces any
-        earlier usage (streamed counts are cumulative). Never raises."""
+        earlier usage (streamed counts are cumulative). A usage of no known shape is not
+        recorded (None; `normalize_usage` says why). Never raises."""
         try:
-            normalized = usage if isinstance(usage, Usage) else normalize_usage(usage)
+            normalized = normalize_usage(usage, self.provider)
+            if normalized is None:
+                return None
             self.usage = normalized
             self.span.set_attributes(normalized.attributes())
             return normalized

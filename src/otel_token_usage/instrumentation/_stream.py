@@ -1,7 +1,8 @@
 """Stream proxies shared by the instrumentors: the SDK's stream, observed, whose call's
 span ends exactly once.
 
-`StreamProxy` / `AsyncStreamProxy` wrap a provider SDK's `Stream` / `AsyncStream`.
+`StreamProxy` / `AsyncStreamProxy` wrap a provider SDK's `Stream` / `AsyncStream` (or a
+generator / async generator, or botocore's `EventStream`).
 Each item goes to the observer first (which may hide it from the caller, as the OpenAI
 instrumentor does with the usage chunk it asked for), and the observer's `finish` runs
 once: at exhaustion, `close()`, context exit, an exception while iterating, or when the
@@ -54,15 +55,25 @@ class _Observed(ObjectProxy):
 
 
 class StreamProxy(_Observed):
-    """A sync SDK stream whose items feed its observer, finished exactly once."""
+    """A sync SDK stream whose items feed its observer, finished exactly once.
+
+    The items come from the stream itself, or from `items` when the stream is only an
+    iterable (botocore's `EventStream`): then `items` is `iter(stream)`."""
+
+    def __init__(
+        self, stream: object, observer: StreamObserver, items: Iterator[Any] | None = None
+    ) -> None:
+        super().__init__(stream, observer)
+        self._self_items = items
 
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
+        items = self._self_items if self._self_items is not None else self.__wrapped__
         while True:
             try:
-                item = self.__wrapped__.__next__()
+                item = items.__next__()
             except StopIteration:
                 self._self_finish()
                 raise
@@ -111,9 +122,11 @@ class AsyncStreamProxy(_Observed):
                 return item
 
     async def close(self) -> None:
-        """Close the SDK stream, then finish with what arrived."""
+        """Close the SDK stream (`close()`, or `aclose()` for an async generator), then
+        finish with what arrived."""
         try:
-            await self.__wrapped__.close()
+            closing = getattr(self.__wrapped__, "close", None)
+            await (closing() if closing is not None else self.__wrapped__.aclose())
         finally:
             self._self_finish()
 

@@ -3,10 +3,13 @@
 It only assembles OpenTelemetry SDK objects (README, "Metrics and configure()", shows
 the same by hand):
 
-1. a `TracerProvider` with `Resource(service.name)` -- or the global SDK provider if one
-   is already set, or the one passed in;
+1. a `TracerProvider` with `Resource(service.name)` and `TokenUsageSampler` around the
+   application's sampler (`sampler=`, else `OTEL_TRACES_SAMPLER` / `_ARG`) -- or the
+   global SDK provider if one is already set, or the one passed in (their sampler cannot
+   be changed: a warning says when it can drop LLM calls);
 2. `SessionSpanProcessor` (stamps `session(...)` onto LLM spans), then
-   `BatchSpanProcessor(TokenUsageSpanExporter(...))`: the session log;
+   `TokenUsageSpanProcessor(TokenUsageSpanExporter(...))`: the session log, with every
+   LLM call whether or not its trace is sampled;
 3. optionally `BatchSpanProcessor(OTLPSpanExporter)`: traces to a collector, in its own
    processor and thread, so a slow collector never holds back the session log;
 4. optionally a `MeterProvider` with `PeriodicExportingMetricReader(OTLPMetricExporter)`
@@ -39,8 +42,15 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
 
-from otel_token_usage.export import SessionSpanProcessor, TokenUsageSpanExporter
+from otel_token_usage.export import (
+    SessionSpanProcessor,
+    TokenUsageSampler,
+    TokenUsageSpanExporter,
+    TokenUsageSpanProcessor,
+)
+from otel_token_usage.export._sampling import warn_if_lines_follow_sampling
 
 from ._otlp import OtlpSettings, metric_reader, span_exporter, throttle_export_logs
 
@@ -59,7 +69,7 @@ _pipelines: weakref.WeakKeyDictionary[TracerProvider, TokenUsagePipeline] = (
 class TokenUsagePipeline:
     """What `configure()` set up; `shutdown()` flushes and stops all of it.
 
-    `span_processor` is the `BatchSpanProcessor` feeding `span_exporter` (its
+    `span_processor` is the `TokenUsageSpanProcessor` feeding `span_exporter` (its
     `force_flush()` writes the session log without waiting for any collector);
     `meter_provider` is the provider the token metrics are recorded on when
     `configure()` chose one (None: the exporter follows the global provider).
@@ -67,7 +77,7 @@ class TokenUsagePipeline:
 
     tracer_provider: TracerProvider
     span_exporter: TokenUsageSpanExporter
-    span_processor: BatchSpanProcessor
+    span_processor: TokenUsageSpanProcessor
     meter_provider: MeterProvider | None = None
     otlp_span_exporter: SpanExporter | None = None
     metric_reader: PeriodicExportingMetricReader | None = None
@@ -183,6 +193,7 @@ def configure(
     service_name: str | None = None,
     tracer_provider: TracerProvider | None = None,
     set_global: bool = True,
+    sampler: Sampler | None = None,
     otlp_traces: bool | None = None,
     otlp_metrics: bool | None = None,
     protocol: str | None = None,
@@ -204,6 +215,11 @@ def configure(
       one and set it global; likewise the `MeterProvider` when metrics are forwarded (an
       existing SDK one keeps its own readers and gets none added). `False`: new,
       private providers, or `tracer_provider` if given.
+    - `sampler`: the trace sampler, wrapped in `TokenUsageSampler` so that every LLM
+      call is a line and a metric while OTLP receives only the sampled traces (default:
+      `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, else `parentbased_always_on`).
+      An existing tracer provider keeps its own sampler; a warning says when it can drop
+      LLM calls (see `TokenUsageSampler`).
     - OTLP traces / metrics: forwarded when `otlp_traces` / `otlp_metrics` say so; when
       None, when `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` list `otlp`, else when
       an endpoint is given or `OTEL_EXPORTER_OTLP[_<SIGNAL>]_ENDPOINT` is set. An existing
@@ -253,14 +269,25 @@ def configure(
             raise
         if owns_meter and set_global and meter_provider is not None:
             otel_metrics.set_meter_provider(meter_provider)
-        log_processor = BatchSpanProcessor(exporter)
+        log_processor = TokenUsageSpanProcessor(exporter)
         if provider is None:
-            provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            provider = TracerProvider(
+                resource=resource,
+                shutdown_on_exit=False,
+                sampler=TokenUsageSampler(sampler),
+            )
             owns_provider = True
             if set_global:
                 trace.set_tracer_provider(provider)
                 if trace.get_tracer_provider() is not provider:
                     _log.warning("configure(): another global TracerProvider is set; ours is not")
+        else:
+            if sampler is not None:
+                _log.warning(
+                    "configure(): sampler= is ignored: the existing TracerProvider keeps "
+                    "its own sampler"
+                )
+            warn_if_lines_follow_sampling(provider)
         pipeline = TokenUsagePipeline(
             tracer_provider=provider,
             span_exporter=exporter,

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from ._prices import Price, PriceBook, PriceFileError, Rates, TokenSums
+from ._prices import Price, PriceBook, PriceFileError, Rates
 
-__all__ = ["Price", "PriceBook", "PriceFileError", "Rates", "TokenSums"]
+__all__ = ["Price", "PriceBook", "PriceFileError", "Rates"]

@@ -24,11 +24,14 @@ Price file (TOML or JSON, prices in USD per million tokens)::
 
 The JSON form is `{"models": [{...}, ...]}` with the same keys. Entries are tried in file
 order, before the library's data.
+
+Lines name their provider as the GenAI conventions do (`gcp.gemini`, `aws.bedrock`,
+`x_ai`, ...); `_providers` maps those names, and Gemini resource paths, to what the
+library knows.
 """
 
 from __future__ import annotations
 
-import sys
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,8 +45,11 @@ if TYPE_CHECKING:
     from ._price_file import PriceEntry
 
 from otel_token_usage._util import UserError
+from otel_token_usage.record import TokenCounts
 
-__all__ = ["Price", "PriceBook", "PriceFileError", "Rates", "TokenSums"]
+from ._providers import model_ref, provider_id
+
+__all__ = ["Price", "PriceBook", "PriceFileError", "Rates"]
 
 _MILLION = Decimal(1_000_000)
 _REQUESTS_KEY = "requests_kcount"
@@ -51,18 +57,6 @@ _REQUESTS_KEY = "requests_kcount"
 
 class PriceFileError(UserError, ValueError):
     """A price file that cannot be read or is not valid; the message says which and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class TokenSums:
-    """Token counts of one or more calls priced together (same model, day and tier)."""
-
-    calls: int
-    input_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
-    cache_creation_1h_input_tokens: int
-    output_tokens: int
 
 
 class Rates(NamedTuple):
@@ -92,26 +86,26 @@ class Price:
         """The tier a call with this prompt size falls in (0 = base price)."""
         return bisect_left(self.thresholds, prompt_tokens)
 
-    def cost(self, tier: int, sums: TokenSums) -> Decimal:
-        """USD for these calls, all in `tier`: cache reads at the read price, 1-hour and
-        5-minute cache writes each at their own price, thinking billed as output."""
+    def cost(self, tier: int, tokens: TokenCounts, calls: int) -> Decimal:
+        """USD for `calls` calls with these summed `tokens`, all in `tier`: cache reads at
+        the read price, 1-hour and 5-minute cache writes each at their own price, thinking
+        billed as output."""
         rates = self.tiers[tier]
-        hour = min(sums.cache_creation_1h_input_tokens, sums.cache_creation_input_tokens)
-        tokens = (
-            sums.input_tokens * rates.input
-            + sums.cache_read_input_tokens * rates.cache_read
-            + (sums.cache_creation_input_tokens - hour) * rates.cache_write_5m
-            + hour * rates.cache_write_1h
-            + sums.output_tokens * rates.output
+        amount = (
+            tokens.input_tokens * rates.input
+            + tokens.cache_read_input_tokens * rates.cache_read
+            + tokens.cache_creation_5m_input_tokens * rates.cache_write_5m
+            + (tokens.cache_creation_input_tokens - tokens.cache_creation_5m_input_tokens)
+            * rates.cache_write_1h
+            + tokens.output_tokens * rates.output
         )
-        return tokens / _MILLION + self.per_request * sums.calls / 1000
+        return amount / _MILLION + self.per_request * calls / 1000
 
-    def no_cache_cost(self, tier: int, sums: TokenSums) -> Decimal:
+    def no_cache_cost(self, tier: int, tokens: TokenCounts, calls: int) -> Decimal:
         """USD for the same calls had every prompt token been billed as fresh input."""
         rates = self.tiers[tier]
-        prompt = sums.input_tokens + sums.cache_read_input_tokens + sums.cache_creation_input_tokens
-        tokens = prompt * rates.input + sums.output_tokens * rates.output
-        return tokens / _MILLION + self.per_request * sums.calls / 1000
+        amount = tokens.prompt_tokens * rates.input + tokens.output_tokens * rates.output
+        return amount / _MILLION + self.per_request * calls / 1000
 
 
 @dataclass
@@ -148,22 +142,6 @@ class PriceBook:
             self.unknown.add((provider, model))
         return found
 
-    def lookups(self) -> dict[tuple[str, str, str], Price | None]:
-        """Every (provider, model, day) looked up so far and what was found (None: no
-        price), for `remember` in another book."""
-        return dict(self._cache)
-
-    def remember(self, lookups: dict[tuple[str, str, str], Price | None]) -> None:
-        """Take lookups another book with the same entries made (in a worker process), so
-        that asking for them here needs no price data loaded."""
-        for key, found in lookups.items():
-            if self._cache.setdefault(key, found) is None:
-                self.unknown.add(key[:2])
-
-    def data_loaded(self) -> bool:
-        """Whether `genai-prices`' data is loaded in this process (see `preload`)."""
-        return "genai_prices.data" in sys.modules
-
     def preload(self) -> None:
         """Load the bundled price data now (worker processes forked after this share it
         instead of each loading it again)."""
@@ -186,9 +164,9 @@ class PriceBook:
                 return _flatten(entry.model, "price file", ModelPrice(**values))
         snapshot = data_snapshot.get_snapshot()
         found = None
-        for provider_id in (provider, None):
+        for known_as in (provider_id(provider), None):
             try:
-                found = snapshot.find_provider_model(model, None, provider_id, None)
+                found = snapshot.find_provider_model(model_ref(model), None, known_as, None)
                 break
             except LookupError:
                 continue

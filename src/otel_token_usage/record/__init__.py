@@ -5,6 +5,8 @@
 - `TokenUsageRecord` / `TokenBudgetUsage` are the same line as validated pydantic
   models. They are loaded on first use, so that modules needing only field names or the
   encoder (the session API, the log reader) do not import pydantic.
+- `TokenCounts`: the token kinds of a call (fresh input, cache reads, cache writes and
+  their 1-hour part, output, thinking), defined once for every reader and summer.
 - `session_dir_name` / `session_id_from_dir_name` / `LOG_FILE_NAME`: the path of a
   session's log, shared by the writer and every reader.
 """
@@ -31,6 +33,7 @@ from ._location import (
     session_dir_name,
     session_id_from_dir_name,
 )
+from ._tokens import PROMPT_KINDS, TOKEN_KINDS, TokenCounts
 
 if TYPE_CHECKING:
     from ._model import TokenBudgetUsage, TokenUsageRecord
@@ -40,12 +43,15 @@ __all__ = [
     "COUNT_LIMITS",
     "EXTENSION_FIELDS",
     "LOG_FILE_NAME",
+    "PROMPT_KINDS",
     "SEED_FIELDS",
+    "TOKEN_KINDS",
     "U32_MAX",
     "U64_MAX",
     "RecordLine",
     "SessionRefusedError",
     "TokenBudgetUsage",
+    "TokenCounts",
     "TokenUsageRecord",
     "encode_line",
     "encode_lines",

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NamedTuple, get_type_hints
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = [
     "BUDGET_FIELDS",
@@ -48,9 +49,14 @@ USize = Annotated[int, RustInt("usize", U64_MAX)]
 """Rust `usize` on the 64-bit targets the engine ships for."""
 
 
-class RecordLine(msgspec.Struct, omit_defaults=True, gc=False):
+class RecordLine(msgspec.Struct, gc=False):
     """One LLM call's line. Fields 1-20 are the Rust `TokenUsageRecord`'s, in its order;
-    the extension fields follow, None when unknown and then left off the line.
+    the extension fields follow.
+
+    The extended format writes every extension field on every line, `null` when unknown,
+    so that tools which infer a schema from the first lines they see (DuckDB, pandas)
+    meet every column. Left `UNSET`, as a seed-format line leaves them, they are not
+    written at all: the line is exactly the Rust engine's twenty fields.
 
     Built from values extraction has already checked: constructing it validates nothing
     (msgspec checks types only when decoding), so the export path pays no second pass.
@@ -77,18 +83,18 @@ class RecordLine(msgspec.Struct, omit_defaults=True, gc=False):
     truncation_occurred: bool
     segments_removed: USize
     # --- extensions (never before field 20) ---
-    trace_id: str | None = None
-    span_id: str | None = None
-    duration_ms: int | None = None
-    cache_creation_5m_input_tokens: int | None = None
-    cache_creation_1h_input_tokens: int | None = None
+    trace_id: str | UnsetType | None = UNSET
+    span_id: str | UnsetType | None = UNSET
+    duration_ms: int | UnsetType | None = UNSET
+    cache_creation_5m_input_tokens: int | UnsetType | None = UNSET
+    cache_creation_1h_input_tokens: int | UnsetType | None = UNSET
 
 
 _SEED_COUNT = 20
 SEED_FIELDS: tuple[str, ...] = RecordLine.__struct_fields__[:_SEED_COUNT]
 """The twenty fields of the Rust record, in line order."""
 EXTENSION_FIELDS: tuple[str, ...] = RecordLine.__struct_fields__[_SEED_COUNT:]
-"""Fields this project adds after field 20, each written only when known."""
+"""Fields this project adds after field 20: on every extended line, null when unknown."""
 BUDGET_FIELDS: tuple[str, ...] = SEED_FIELDS[10:]
 """The record fields copied from a `TokenBudgetUsage` (0/false without one)."""
 
@@ -139,16 +145,27 @@ def _replace_surrogates(text: str) -> str:
 
 
 def format_ts(epoch_ns: int) -> str:
-    """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds."""
+    """RFC 3339 UTC with millisecond precision and a `Z` suffix, from nanoseconds since
+    the Unix epoch.
+
+    Always a valid RFC 3339 time: a value before 1970 (OTLP times are unsigned) is
+    written as `1970-01-01T00:00:00.000Z`, one past year 9999 (RFC 3339 years have four
+    digits) as `9999-12-31T23:59:59.999Z`; the call keeps its line either way."""
     global _ts_cache  # noqa: PLW0603 - a one-entry cache; a tuple swap is atomic
     seconds, rest = divmod(epoch_ns, 1_000_000_000)
-    # Spans of one batch mostly end within the same second: format that part once.
+    # Spans of one batch mostly end within the same second: format that part once. The
+    # cache only ever holds a second within range, so the range is checked on a miss.
     cached_seconds, prefix = _ts_cache
     if seconds != cached_seconds:
+        if not 0 <= seconds <= _MAX_TS_S:
+            return _CLAMPED_TS[seconds > 0]
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
         _ts_cache = (seconds, prefix)
     return prefix + _MILLIS[rest // 1_000_000]
 
 
-_ts_cache: tuple[int, str] = (-1, "")
+_MAX_TS_S = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last second RFC 3339 can write."""
+_CLAMPED_TS = ("1970-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z")
+_ts_cache: tuple[int, str] = (0, "1970-01-01T00:00:00.")
 _MILLIS = tuple(f"{ms:03d}Z" for ms in range(1000))

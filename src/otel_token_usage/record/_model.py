@@ -50,9 +50,9 @@ class TokenUsageRecord(BaseModel):
     """One LLM call: server-returned usage plus the prompt-side budget snapshot.
 
     Fields 1-20 are the Rust record's, in its order. The optional extension fields come
-    after them and are written only when known; `to_json_line(seed=True)` leaves them out
-    so the line is exactly the Rust engine's. Unknown trailing fields are ignored on read,
-    as Rust readers of the format do.
+    after them, every one on every line (`null` when unknown); `to_json_line(seed=True)`
+    leaves them out so the line is exactly the Rust engine's. Unknown trailing fields are
+    ignored on read, as Rust readers of the format do.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -126,11 +126,11 @@ class TokenUsageRecord(BaseModel):
     def to_json_line(self, *, seed: bool = False) -> str:
         """The record as one compact JSON line, without the trailing newline.
 
-        `seed=True` writes exactly fields 1-20 (the Rust engine's line); otherwise the
-        extension fields that are set follow them.
+        `seed=True` writes exactly fields 1-20 (the Rust engine's line); otherwise every
+        extension field follows them, `null` when unknown (what the export path writes).
         """
         exclude = set(EXTENSION_FIELDS) if seed else None
-        return self.model_dump_json(exclude=exclude, exclude_none=True)
+        return self.model_dump_json(exclude=exclude)
 
 
 def _upper_limit(field: str) -> int | None:

@@ -1,9 +1,11 @@
-"""A local fake of the Anthropic and OpenAI APIs for tests, demos and benchmarks.
+"""A local fake of the LLM provider APIs for tests, demos, examples and benchmarks.
 
-`FakeProvider` is an HTTP server on 127.0.0.1 that the real `anthropic` and `openai`
-SDKs talk to unchanged (JSON and streaming), with deterministic token counts, simulated
-prompt caching on an injectable clock (`FakeClock`), and hooks to record every exchange
-and inject failures::
+`FakeProvider` is an HTTP server on 127.0.0.1 that the real SDKs talk to unchanged (JSON
+and streaming): `anthropic`, `openai` (OpenAI, and DeepSeek, xAI, Groq, Mistral, Azure
+OpenAI through their hosts with the fake as proxy), `google-genai` (Gemini API and
+Vertex AI) and `boto3` (Bedrock Converse / ConverseStream). Deterministic token counts,
+simulated prompt caching on an injectable clock (`FakeClock`), and hooks to record every
+exchange and inject failures::
 
     from otel_token_usage.testing import FakeClock, FakeProvider
 

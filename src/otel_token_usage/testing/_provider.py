@@ -1,4 +1,5 @@
-"""`FakeProvider`: the public face of the fake Anthropic/OpenAI server."""
+"""`FakeProvider`: the public face of the fake provider server (Anthropic, OpenAI and the
+OpenAI-compatible providers, Gemini / Vertex AI, Bedrock Converse)."""
 
 from __future__ import annotations
 
@@ -18,25 +19,43 @@ _POLL_INTERVAL = 0.01
 
 
 class FakeProvider:
-    """A local HTTP server that speaks enough Anthropic and OpenAI for their real SDKs.
+    """A local HTTP server that speaks enough of each provider's API for its real SDK.
 
-    Serves `POST /v1/messages` (and `/v1/messages/count_tokens`), `POST
-    /v1/chat/completions` and `POST /v1/responses`, as JSON or server-sent events when the
-    request says `"stream": true`, on 127.0.0.1 at a free port. Point the SDKs at it with
-    `anthropic.Anthropic(base_url=fake.base_url, api_key="test")` and
-    `openai.OpenAI(base_url=fake.openai_base_url, api_key="test")`.
+    On 127.0.0.1 at a free port, as JSON or as the API's stream:
+
+    - Anthropic `POST /v1/messages` (and `/count_tokens`):
+      `anthropic.Anthropic(base_url=fake.base_url, api_key="test")`.
+    - OpenAI `POST /v1/chat/completions` and `/v1/responses`:
+      `openai.OpenAI(base_url=fake.openai_base_url, api_key="test")`.
+    - The OpenAI-compatible providers through their own host, with the fake as the
+      client's HTTP proxy: `openai.OpenAI(base_url="http://api.deepseek.com",
+      http_client=openai.DefaultHttpxClient(proxy=fake.proxy_url), ...)`. Answers for
+      `api.deepseek.com` and `api.x.ai` have DeepSeek's and xAI's usage shapes (see
+      `_compatible`); Groq, Mistral and Azure OpenAI hosts answer in OpenAI's.
+    - Gemini `generateContent` / `streamGenerateContent` (the Gemini API, and Vertex AI
+      paths): `genai.Client(api_key="test", http_options=types.HttpOptions(
+      base_url=fake.base_url))`; for Vertex AI add `vertexai=True, project=...,
+      location=..., credentials=google.oauth2.credentials.Credentials(token="test")`.
+    - Bedrock `Converse` / `ConverseStream` (binary event stream):
+      `boto3.client("bedrock-runtime", endpoint_url=fake.base_url, region_name=...,
+      aws_access_key_id="test", aws_secret_access_key="test")`. Always give these
+      explicit credentials, so the SDKs never look for real ones.
 
     Guarantees:
 
     - Token counts are deterministic (see `count_tokens`): same request, same counts.
     - Prompt caching follows the provider's rules on `clock` (Anthropic: `cache_control`
-      breakpoints with 5m/1h TTLs, reads refresh TTLs, 20-block lookback; OpenAI:
-      automatic caching of the longest recent prefix at message boundaries, lifetime
-      `openai_cache_ttl` seconds, or 24 h with `prompt_cache_retention="24h"`). Prefixes
-      under `min_cacheable_tokens` are never cached.
+      breakpoints with 5m/1h TTLs, reads refresh TTLs, 20-block lookback; OpenAI and its
+      compatible providers: automatic caching of the longest recent prefix at message
+      boundaries, lifetime `openai_cache_ttl` seconds, or 24 h with
+      `prompt_cache_retention="24h"`; Gemini: implicit caching the same way at content
+      boundaries, lifetime `gemini_cache_ttl`; Bedrock: `cachePoint` blocks with
+      Anthropic's rules). Prefixes under `min_cacheable_tokens` are never cached.
     - Output is `reply` (cut to `max_tokens`), plus `thinking_tokens` of thinking when the
-      request enables it (Anthropic `thinking`, OpenAI `reasoning_effort` / `reasoning`),
-      counted into the output tokens and reported as thinking/reasoning tokens.
+      request enables it (Anthropic `thinking`, OpenAI `reasoning_effort` / `reasoning`,
+      Gemini `thinkingConfig`, Bedrock `additionalModelRequestFields.thinking`; DeepSeek
+      `deepseek-reasoner` and xAI `grok-4*` always), billed as output and reported as
+      each API reports it (Bedrock does not).
     - Every request and the response sent for it are recorded (`requests`, `responses`,
       same index) before the response is written, so a test can read them as soon as
       its SDK call returns.
@@ -51,6 +70,7 @@ class FakeProvider:
         thinking_tokens: int = DEFAULT_THINKING_TOKENS,
         min_cacheable_tokens: int = 1,
         openai_cache_ttl: float = 300.0,
+        gemini_cache_ttl: float = 300.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -61,6 +81,7 @@ class FakeProvider:
             thinking_tokens=thinking_tokens,
             min_cacheable_tokens=min_cacheable_tokens,
             openai_cache_ttl=openai_cache_ttl,
+            gemini_cache_ttl=gemini_cache_ttl,
         )
         self._host = host
         self._port = port
@@ -125,6 +146,12 @@ class FakeProvider:
         """`base_url` + `/v1`: the OpenAI SDK's `base_url`."""
         return f"{self.base_url}/v1"
 
+    @property
+    def proxy_url(self) -> str:
+        """The server as an HTTP proxy (`base_url` again): a client whose `base_url` is a
+        provider's `http://` host and whose proxy is this gets that provider's answers."""
+        return self.base_url
+
     # observation
 
     @property
@@ -151,10 +178,10 @@ class FakeProvider:
             self._engine.responses.clear()
 
     def clear_cache(self) -> None:
-        """Empty both simulated prompt caches."""
+        """Empty every simulated prompt cache."""
         with self._engine.lock:
-            self._engine.anthropic_cache.clear()
-            self._engine.openai_cache.clear()
+            for cache in self._engine.caches():
+                cache.clear()
 
     # output and cache settings
 
@@ -182,14 +209,14 @@ class FakeProvider:
 
     @property
     def min_cacheable_tokens(self) -> int:
-        """The shortest prefix (in tokens) either cache will store or read."""
+        """The shortest prefix (in tokens) any cache will store or read."""
         return self._engine.anthropic_cache.min_tokens
 
     @min_cacheable_tokens.setter
     def min_cacheable_tokens(self, tokens: int) -> None:
         with self._engine.lock:
-            self._engine.anthropic_cache.min_tokens = tokens
-            self._engine.openai_cache.min_tokens = tokens
+            for cache in self._engine.caches():
+                cache.min_tokens = tokens
 
     @property
     def openai_cache_ttl(self) -> float:
@@ -214,9 +241,11 @@ class FakeProvider:
     ) -> None:
         """Make the next `count` API requests fail with HTTP `status` and an API-shaped error.
 
-        `status` defaults to 529 (`overloaded_error`) on Anthropic routes and 503
-        (`server_error`) on OpenAI routes; the error `type` defaults to the provider's type
-        for the status. The SDKs retry 408/409/429/5xx themselves: a failed request counts
+        `status` defaults to 529 (`overloaded_error`) on Anthropic routes and 503 on the
+        others (OpenAI `server_error`, Gemini `UNAVAILABLE`, Bedrock
+        `ServiceUnavailableException`); the error `type` (Bedrock: the `x-amzn-ErrorType`
+        code) defaults to the provider's for the status. The SDKs retry 408/409/429/5xx
+        themselves (google-genai only when given retry options): a failed request counts
         whether it is a first try or a retry. `retry_after` (seconds, sent as
         `retry-after-ms`) keeps those retries fast; None sends no such header.
         """
@@ -235,7 +264,9 @@ class FakeProvider:
         still uses up the injection. Events count as written on the wire, including those
         the SDKs skip: Anthropic sends `message_start`, `ping`, then per content block
         `content_block_start` / deltas / `content_block_stop`, then `message_delta`,
-        `message_stop`; Chat ends with `data: [DONE]`.
+        `message_stop`; Chat ends with `data: [DONE]`. Gemini's in-stream error is an
+        `{"error": ...}` chunk; Bedrock's an exception message whose type is `error`
+        (e.g. `"throttlingException"`), after which boto3 raises `EventStreamError`.
         """
         if events < 0:
             raise ValueError("events must be >= 0")

@@ -10,7 +10,13 @@ from ._cache import CacheOutcome
 from ._wire import JSONObject
 
 ApiName = Literal[
-    "anthropic.messages", "anthropic.count_tokens", "openai.chat", "openai.responses", "unknown"
+    "anthropic.messages",
+    "anthropic.count_tokens",
+    "openai.chat",
+    "openai.responses",
+    "gemini.generate_content",
+    "bedrock.converse",
+    "unknown",
 ]
 
 
@@ -44,6 +50,11 @@ class RecordedResponse:
     cost, in the same API shape, whatever reached the client. `cache` is the simulated
     cache split. `events_sent` counts the stream events written (None for JSON);
     `broken` says the connection was cut mid-stream; `error` is the error body or event.
+    `provider` is who answered, as `gen_ai.provider.name` names it (`anthropic`,
+    `openai`, `deepseek`, `x_ai`, `gcp.gemini`, `gcp.vertex_ai`, `aws.bedrock`, ...).
+    For Gemini and Bedrock `usage` is the API's camelCase usage (`usageMetadata`,
+    Converse `usage`), for a Gemini stream the last chunk's (its counts are running
+    totals).
     """
 
     index: int
@@ -58,3 +69,4 @@ class RecordedResponse:
     events_sent: int | None = None
     broken: bool = False
     error: JSONObject | None = None
+    provider: str = "unknown"

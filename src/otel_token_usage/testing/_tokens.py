@@ -80,7 +80,9 @@ def _breakpoint_ttl(value: object) -> TtlLabel | None:
     return label
 
 
-def _block(kind: str, value: object, *, cacheable: bool = True) -> Block:
+def block_of(kind: str, value: object, *, cacheable: bool = True) -> Block:
+    """One block of `kind` (part of its identity) for `value`; its breakpoint TTL from
+    Anthropic's `cache_control` when `cacheable`."""
     ttl = _breakpoint_ttl(value) if cacheable else None
     material = _canonical([kind, _without_cache_control(value)])
     return Block(value_tokens(value), material, ttl)
@@ -96,12 +98,12 @@ def _as_list(value: object, field: str) -> list[Any]:
 
 def anthropic_blocks(body: Mapping[str, Any]) -> list[Block]:
     """The prompt of a Messages request as blocks, in Anthropic's cache order."""
-    blocks = [_block("tool", tool) for tool in _as_list(body.get("tools"), "tools")]
+    blocks = [block_of("tool", tool) for tool in _as_list(body.get("tools"), "tools")]
     system = body.get("system")
     if isinstance(system, str):
-        blocks.append(_block("system", system))
+        blocks.append(block_of("system", system))
     elif system is not None:
-        blocks.extend(_block("system", part) for part in _as_list(system, "system"))
+        blocks.extend(block_of("system", part) for part in _as_list(system, "system"))
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise BadRequest("messages: Field required")
@@ -111,18 +113,19 @@ def anthropic_blocks(body: Mapping[str, Any]) -> list[Block]:
         role = message.get("role")
         content = message.get("content")
         if isinstance(content, str):
-            blocks.append(_block(f"message:{role}", content))
+            blocks.append(block_of(f"message:{role}", content))
             continue
         for position, part in enumerate(_as_list(content, "messages.content")):
             # The role and the message boundary are part of a block's identity, so the
             # same blocks split differently into messages are a different prefix.
             kind = f"message:{role}:{'first' if position == 0 else 'next'}"
-            blocks.append(_block(kind, part))
-    _check_breakpoints(blocks)
+            blocks.append(block_of(kind, part))
+    check_breakpoints(blocks)
     return blocks
 
 
-def _check_breakpoints(blocks: Sequence[Block]) -> None:
+def check_breakpoints(blocks: Sequence[Block]) -> None:
+    """Refuse what Anthropic (and Bedrock) refuse: over 4 breakpoints, a 1h one after a 5m one."""
     ttls = [block.ttl for block in blocks if block.ttl is not None]
     if len(ttls) > 4:
         raise BadRequest(
@@ -140,11 +143,11 @@ def chat_blocks(body: Mapping[str, Any]) -> list[Block]:
     blocks: list[Block] = []
     tools = _as_list(body.get("tools"), "tools")
     if tools:
-        blocks.append(_block("tools", tools, cacheable=False))
+        blocks.append(block_of("tools", tools, cacheable=False))
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise BadRequest("Missing required parameter: 'messages'.")
-    blocks.extend(_block("message", message, cacheable=False) for message in messages)
+    blocks.extend(block_of("message", message, cacheable=False) for message in messages)
     return blocks
 
 
@@ -153,14 +156,14 @@ def responses_blocks(body: Mapping[str, Any]) -> list[Block]:
     blocks: list[Block] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str):
-        blocks.append(_block("instructions", instructions, cacheable=False))
+        blocks.append(block_of("instructions", instructions, cacheable=False))
     tools = _as_list(body.get("tools"), "tools")
     if tools:
-        blocks.append(_block("tools", tools, cacheable=False))
+        blocks.append(block_of("tools", tools, cacheable=False))
     items = body.get("input")
     if isinstance(items, str):
         items = [{"role": "user", "content": items}]
     if not isinstance(items, list):
         raise BadRequest("Missing required parameter: 'input'.")
-    blocks.extend(_block("item", item, cacheable=False) for item in items)
+    blocks.extend(block_of("item", item, cacheable=False) for item in items)
     return blocks

@@ -1,4 +1,5 @@
-"""Wire-level pieces shared by the API emulations: JSON bytes and server-sent events."""
+"""Wire-level pieces shared by the API emulations: JSON bytes and stream events (server-sent
+events, and the binary event-stream messages of Bedrock carried the same way)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ class SseEvent:
 
     `usage` is the usage a correct reader holds once it has read this event (None when
     this event does not change it), so the server can tell what a broken stream delivered.
+    `error` is the error this event carries, for events whose payload is not an SSE
+    `data:` line (Bedrock's binary event stream).
     """
 
     payload: bytes
     usage: JSONObject | None = None
+    error: JSONObject | None = None
 
 
 def sse(data: object, event: str | None = None, usage: JSONObject | None = None) -> SseEvent:

@@ -43,6 +43,7 @@ from opentelemetry.trace import Tracer
 from otel_token_usage._util import version
 from otel_token_usage.instrumentation.openai._call import Api, SdkTypes, start_call
 from otel_token_usage.instrumentation.openai._openai_compat import legacy_response_type
+from otel_token_usage.instrumentation.openai._provider import provider_of
 
 __all__ = ["STREAM_USAGE_ENV", "OpenAIInstrumentor"]
 
@@ -62,7 +63,9 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     Guarantees, per call:
 
-    - One CLIENT span `chat {model}` through `LLMCallSpan` (provider `openai`), with
+    - One CLIENT span `chat {model}` through `LLMCallSpan`, with the provider named
+      from the client's base URL (`_provider`: `deepseek`, `x_ai`, `groq`,
+      `mistral_ai`, `azure.ai.openai`, ...; `openai` for other hosts), with
       `token_usage.message_count` = the current session's message count, else the
       number of request messages (Chat) or input items (Responses), response id and
       model, and the usage the API reported.
@@ -152,7 +155,7 @@ def _sync_wrapper(tracer: Tracer, api: Api, types: SdkTypes, ask: bool) -> _Wrap
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = start_call(tracer, api, kwargs, ask_usage=ask, is_async=False)
+        call = start_call(tracer, api, kwargs, provider_of(instance), ask_usage=ask, is_async=False)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -178,7 +181,7 @@ def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes, ask: bool) -> _Wra
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        call = start_call(tracer, api, kwargs, ask_usage=ask, is_async=True)
+        call = start_call(tracer, api, kwargs, provider_of(instance), ask_usage=ask, is_async=True)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:

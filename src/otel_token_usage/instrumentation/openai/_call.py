@@ -86,9 +86,16 @@ class OpenAICall:
 
 
 def start_call(
-    tracer: Tracer, api: Api, kwargs: dict[str, Any], *, ask_usage: bool, is_async: bool
+    tracer: Tracer,
+    api: Api,
+    kwargs: dict[str, Any],
+    provider: str = PROVIDER,
+    *,
+    ask_usage: bool,
+    is_async: bool,
 ) -> OpenAICall | None:
-    """Start the span of a `create` call; None (untraced) if that fails. Never raises.
+    """Start the span of a `create` call to `provider`; None (untraced) if that fails.
+    Never raises.
 
     With `ask_usage`, a Chat stream request that does not ask for usage is given
     `stream_options.include_usage` (and the stream hides what only that produced)."""
@@ -102,7 +109,7 @@ def start_call(
         model = kwargs.get("model")
         llm = LLMCallSpan(
             tracer,
-            provider=PROVIDER,
+            provider=provider,
             request_model=model if isinstance(model, str) else "",
             message_count=_message_count(api, kwargs),
         )

@@ -18,6 +18,10 @@ existing model, so `unset_usage` removes "usage" from the model's fields-set
 
 If that set cannot be reached, the field stays None-but-set and a throttled warning
 says so. `tests/test_compat.py` fails when the installed SDK's chunks stop exposing it.
+
+`client_of`: a resource keeps its client in `_client`; the instrumentor reads the
+client's public `base_url` through it to name the provider (DeepSeek, xAI, ...). If it is
+gone, every call is named `openai` and a throttled warning says so.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 from otel_token_usage._util import ThrottledLogger
 
-__all__ = ["legacy_response_type", "unset_usage"]
+__all__ = ["client_of", "legacy_response_type", "unset_usage"]
 
 _log = logging.getLogger(__name__)
 _warn = ThrottledLogger(_log)
@@ -62,3 +66,16 @@ def unset_usage(chunk: Any, usage: object) -> None:
             "openai SDK: a chunk has no model_fields_set; its usage field shows as set "
             "(None) to code that asks which fields the server sent",
         )
+
+
+def client_of(resource: object) -> object | None:
+    """The client behind a `chat.completions` / `responses` resource (its private
+    `_client`: the SDK offers no public way back), or None with a throttled warning."""
+    client = getattr(resource, "_client", None)
+    if client is None:
+        _warn.warning(
+            "client",
+            "openai SDK: the resource's _client is gone; otel-token-usage cannot read the "
+            "client's base_url and names every OpenAI-compatible provider `openai`",
+        )
+    return client
