@@ -158,6 +158,20 @@ def test_other_instrumentation_turns_openllmetry_spans_into_lines(tmp_path: Path
     assert "line 2 (create): as billed" in out
 
 
+def test_pydantic_ai_sessions_go_where_the_example_says(tmp_path: Path) -> None:
+    """pydantic-ai's own id wins over session("chat-42"); override=True and an id passed
+    to run() put both turns of a chat in the named session."""
+    pytest.importorskip("pydantic_ai")
+    out = _example("pydantic_ai_sessions", tmp_path)
+    assert not (tmp_path / "chat-42").exists()
+    for name in ("chat-43", "chat-44"):
+        lines = _lines(tmp_path, name)
+        assert len(lines) == 2 and {r["session_id"] for r in lines} == {name}
+    [own] = {p.name for p in tmp_path.iterdir()} - {"chat-43", "chat-44"}
+    assert len(_lines(tmp_path, own)) == 2
+    assert "chat-42: 0 line(s)" in out
+
+
 def test_collector_sends_what_the_log_says(tmp_path: Path) -> None:
     """Without an endpoint, the local receiver gets one span per logged call and token
     counters whose totals are the log's."""

@@ -277,3 +277,173 @@ def test_seed_format_lines_are_exactly_the_twenty_fields(make_span: MakeSpan) ->
     line = extract_line(make_span(chat_attributes()), extended=False)
     assert line is not None
     assert list(json.loads(encode_lines([line]))) == list(SEED_FIELDS)
+
+
+# names of more producers (issue 10, item 5)
+
+_PYDANTIC_AI_OPENAI: dict[str, AttributeValue] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": 100,
+    "gen_ai.usage.cache_read.input_tokens": 40,
+    "gen_ai.usage.cache_creation.input_tokens": 7,
+    "gen_ai.usage.output_tokens": 50,
+    "gen_ai.usage.details.reasoning_tokens": 20,
+    "gen_ai.usage.details.cache_read_tokens": 40,
+}
+_PYDANTIC_AI_ANTHROPIC: dict[str, AttributeValue] = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-x",
+    "gen_ai.usage.input_tokens": 66,
+    "gen_ai.usage.cache_read.input_tokens": 22,
+    "gen_ai.usage.cache_creation.input_tokens": 33,
+    "gen_ai.usage.output_tokens": 44,
+    "gen_ai.usage.details.thinking_tokens": 5,
+    "gen_ai.usage.details.ephemeral_1h_input_tokens": 20,
+}
+_LOGFIRE_RAW_CHAT = json.dumps(
+    {
+        "completion_tokens": 50,
+        "prompt_tokens": 100,
+        "completion_tokens_details": {"reasoning_tokens": 20},
+        "prompt_tokens_details": {"cache_write_tokens": 7, "cached_tokens": 40},
+    }
+)
+_LOGFIRE_RAW_ANTHROPIC = json.dumps(
+    {
+        "cache_creation": {"ephemeral_1h_input_tokens": 20, "ephemeral_5m_input_tokens": 13},
+        "cache_creation_input_tokens": 33,
+        "cache_read_input_tokens": 22,
+        "input_tokens": 11,
+        "output_tokens": 44,
+        "output_tokens_details": {"thinking_tokens": 5},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        # pydantic-ai, OpenAI: reasoning only under gen_ai.usage.details.*
+        (_PYDANTIC_AI_OPENAI, (53, 40, 7, 50, 20, None, None)),
+        # pydantic-ai, Anthropic: thinking and the 1h part under details; 5m is the rest
+        (_PYDANTIC_AI_ANTHROPIC, (11, 22, 33, 44, 5, 13, 20)),
+        # logfire: counts it leaves off (zero) or never writes as attributes are in the raw JSON
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": 100,
+                "gen_ai.usage.output_tokens": 50,
+                "gen_ai.usage.raw": _LOGFIRE_RAW_CHAT,
+            },
+            (53, 40, 7, 50, 20, None, None),
+        ),
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": 66,
+                "gen_ai.usage.output_tokens": 44,
+                "gen_ai.usage.raw": _LOGFIRE_RAW_ANTHROPIC,
+            },
+            (11, 22, 33, 44, 5, 13, 20),
+        ),
+        # an attribute wins over the raw JSON
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": 100,
+                "gen_ai.usage.cache_read.input_tokens": 30,
+                "gen_ai.usage.raw": _LOGFIRE_RAW_CHAT,
+            },
+            (63, 30, 7, 0, 20, None, None),
+        ),
+        # older OpenLLMetry and openlit's detail names
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.prompt_tokens": 100,
+                "gen_ai.usage.prompt_tokens_details.cached_tokens": 40,
+                "gen_ai.usage.prompt_tokens_details.cache_creation_tokens": 7,
+                "gen_ai.usage.completion_tokens": 50,
+                "llm.usage.reasoning_tokens": 20,
+            },
+            (53, 40, 7, 50, 20, None, None),
+        ),
+        # the newest conventions' per-modality parts, when no total is given
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.text.input_tokens": 90,
+                "gen_ai.usage.audio.input_tokens": 10,
+                "gen_ai.usage.text.output_tokens": 48,
+                "gen_ai.usage.audio.output_tokens": 2,
+                "gen_ai.usage.cache_read.input_tokens": 40,
+            },
+            (60, 40, 0, 50, 0, None, None),
+        ),
+        # ... and ignored beside a total
+        (
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.usage.input_tokens": 120,
+                "gen_ai.usage.text.input_tokens": 90,
+                "gen_ai.usage.output_tokens": 50,
+                "gen_ai.usage.text.output_tokens": 48,
+            },
+            (120, 0, 0, 50, 0, None, None),
+        ),
+    ],
+    ids=[
+        "pydantic-ai-openai",
+        "pydantic-ai-anthropic",
+        "logfire-openai",
+        "logfire-anthropic",
+        "attribute-over-raw",
+        "openllmetry-openlit-details",
+        "modality-parts",
+        "modality-parts-beside-total",
+    ],
+)
+def test_every_producers_usage_names_are_read(
+    make_span: MakeSpan,
+    attributes: dict[str, AttributeValue],
+    expected: tuple[int, int, int, int, int, int | None, int | None],
+) -> None:
+    """(fresh input, cache read, cache write, output, thinking, 5m, 1h) of spans that
+    carry their counts under pydantic-ai's, logfire's, older OpenLLMetry's, openlit's or
+    the newest conventions' names."""
+    line = extract_line(make_span(attributes))
+    assert line is not None
+    assert (
+        line.input_tokens,
+        line.cache_read_input_tokens,
+        line.cache_creation_input_tokens,
+        line.output_tokens,
+        line.thinking_tokens,
+        line.cache_creation_5m_input_tokens,
+        line.cache_creation_1h_input_tokens,
+    ) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["not json", "[1, 2]", '{"completion_tokens_details": {"reasoning_tokens": -3}}', "x" * 70_000],
+)
+def test_bad_raw_usage_is_a_warning_not_a_lost_line(
+    make_span: MakeSpan, caplog: pytest.LogCaptureFixture, raw: str
+) -> None:
+    """A gen_ai.usage.raw that is not usage JSON (or is too long to parse) is ignored with
+    a throttled warning; the line keeps the attributes' counts."""
+    attrs: dict[str, AttributeValue] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.usage.input_tokens": 100,
+        "gen_ai.usage.output_tokens": 50,
+        "gen_ai.usage.raw": raw,
+    }
+    with caplog.at_level(logging.WARNING, "otel_token_usage.export._extract"):
+        line = extract_line(make_span(attrs))
+    assert line is not None
+    assert (line.input_tokens, line.output_tokens, line.thinking_tokens) == (100, 50, 0)
+    assert "gen_ai.usage.raw" in caplog.text

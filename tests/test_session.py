@@ -6,7 +6,10 @@ import asyncio
 import contextvars
 import json
 import logging
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,14 @@ from otel_token_usage import (
     ActiveSession,
     SessionSpanProcessor,
     TokenBudgetUsage,
+    TokenUsageSpanExporter,
     current_session,
+    llm_call,
     session,
 )
+from otel_token_usage import _session as session_module
 from otel_token_usage import semconv as a
+from otel_token_usage.export._late_sessions import LateSessions, late_sessions
 from otel_token_usage.record import BUDGET_FIELDS, LOG_FILE_NAME
 from otel_token_usage.testing import FakeClock, FakeProvider
 
@@ -511,3 +518,196 @@ def test_native_span_with_its_own_conversation_id_keeps_it(
     [line] = log_lines(sessions_dir, "mine")
     assert_line_is_the_call(line, fake.responses[0].usage, "mine")
     assert (line["message_count"], line["budget_limit"]) == (0, 0)
+
+
+# spans that say they are an LLM call only when they end (issue 10, item 1)
+
+
+def test_a_span_that_becomes_a_call_only_when_it_ends_lands_in_its_session(
+    session_tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter, sessions_dir: Path
+) -> None:
+    """Started with no attributes inside session("late") (as OpenLLMetry's
+    openai.response, openlit's and LangChain's spans are), named a chat only later, and
+    ended outside the session: its line is in "late" with the session's budget and
+    message count. The span itself stays as its producer made it."""
+    budget = budget_snapshot()
+    with session("late", budget=budget, message_count=7):
+        tracer = session_tracer_provider.get_tracer("tests.late")
+        span = tracer.start_span("openai.response", kind=SpanKind.CLIENT)
+        agent = tracer.start_span("agent")
+    span.set_attributes({a.GEN_AI_OPERATION_NAME: "chat", **USAGE})
+    span.end()
+    agent.set_attributes({a.GEN_AI_OPERATION_NAME: "invoke_agent", **USAGE})
+    agent.end()
+    [line] = log_lines(sessions_dir, "late")
+    assert (line["message_count"], line["budget_limit"]) == (7, budget.budget_limit)
+    assert (line["input_tokens"], line["cache_read_input_tokens"]) == (300, 1_000)
+    finished = span_exporter.get_finished_spans()
+    assert all(STAMP_NAMES.isdisjoint(attrs_of(each)) for each in finished)
+    assert not (sessions_dir / "no-session").exists()
+
+
+@pytest.mark.parametrize("override", [False, True])
+def test_a_late_span_naming_its_own_session_follows_the_same_rules(
+    session_tracer_provider: TracerProvider, sessions_dir: Path, override: bool
+) -> None:
+    """A late span that names another conversation keeps it (and gets no budget),
+    unless the session was entered with override=True."""
+    with session("ambient", message_count=4, override=override):
+        span = session_tracer_provider.get_tracer("tests.late").start_span("chat")
+    span.set_attributes({a.GEN_AI_OPERATION_NAME: "chat", a.GEN_AI_CONVERSATION_ID: "own", **USAGE})
+    span.end()
+    winner, loser = ("ambient", "own") if override else ("own", "ambient")
+    [line] = log_lines(sessions_dir, winner)
+    assert line["message_count"] == (4 if override else 0)
+    assert log_lines(sessions_dir, loser) == []
+
+
+def test_late_sessions_are_bounded_and_forget_spans_that_are_no_calls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At most max_started open spans are remembered (the oldest dropped, with a
+    warning); an ended span is kept for the exporter only if it became an LLM call, and
+    taken once."""
+    late = LateSessions(max_started=2, max_ended=2)
+    one, two, three = ActiveSession("1"), ActiveSession("2"), ActiveSession("3")
+    with caplog.at_level(logging.WARNING, "otel_token_usage.export._late_sessions"):
+        late.started(1, one)
+        late.started(2, two)
+        late.started(3, three)
+    assert "more than 2 spans open inside sessions" in caplog.text
+    call = {a.GEN_AI_OPERATION_NAME: "chat", **USAGE}
+    late.ended(1, call)  # forgotten already
+    late.ended(2, {a.GEN_AI_OPERATION_NAME: "invoke_agent", **USAGE})  # not a call
+    late.ended(3, call)
+    assert (late.take(1), late.take(2), late.take(3), late.take(3)) == (None, None, three, None)
+    for span_id in range(10, 15):
+        late.started(span_id, one)
+        late.ended(span_id, call)
+    assert [late.take(span_id) for span_id in range(10, 15)] == [None, None, None, one, one]
+    assert not late.pending()
+
+
+def test_a_forked_child_ends_its_parents_span_in_the_session(
+    session_tracer_provider: TracerProvider, sessions_dir: Path
+) -> None:
+    """Forked while another thread holds the registry's locks, the child does not hang:
+    it ends a span the parent started in a session, and its line is in that session."""
+    with session("forked", message_count=2):
+        span = session_tracer_provider.get_tracer("tests.fork").start_span("chat")
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with late_sessions._started_lock, late_sessions._ended_lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: end the span, export, report by exit status
+        code = 1
+        try:
+            span.set_attributes({a.GEN_AI_OPERATION_NAME: "chat", **USAGE})
+            span.end()
+            code = 0
+        finally:
+            os._exit(code)
+    release.set()
+    holder.join()
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    [line] = log_lines(sessions_dir, "forked")
+    assert line["message_count"] == 2
+    span.end()  # the parent's copy, never named a chat here: no line
+    assert len(log_lines(sessions_dir, "forked")) == 1
+
+
+# session() without a SessionSpanProcessor (issue 9, item 11)
+
+
+@pytest.fixture
+def fresh_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no session had been entered yet in this process, and no processor made."""
+    monkeypatch.setattr(session_module, "_warned", False)
+    monkeypatch.setattr(session_module, "_processors", 0)
+
+
+def test_a_session_without_a_processor_warns_once(
+    fresh_warning: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Entering a session while no SessionSpanProcessor exists says so, once per
+    process; with a processor (created, not shut down) nothing is said."""
+    with caplog.at_level(logging.WARNING, "otel_token_usage._session"):
+        processor = SessionSpanProcessor()
+        with session("quiet"):
+            pass
+        assert caplog.text == ""
+        processor.shutdown()
+        processor.shutdown()
+        with session("a"), session("b"):
+            pass
+        with session("c"):
+            pass
+    [record] = caplog.records
+    assert "no SessionSpanProcessor exists" in record.getMessage()
+
+
+def test_our_spans_carry_the_session_without_a_processor(
+    fresh_warning: None, sessions_dir: Path
+) -> None:
+    """llm_call (and through LLMCallSpan every instrumentor of ours) takes the session,
+    budget and message count from the context itself."""
+    exporter = TokenUsageSpanExporter(sessions_dir)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    budget = budget_snapshot()
+    with session("self-made", budget=budget, message_count=3):
+        with llm_call(model="m", provider="p", tracer_provider=provider) as call:
+            call.record_usage({"input_tokens": 10, "output_tokens": 2})
+        with llm_call(model="m", provider="p", message_count=9, tracer_provider=provider) as call:
+            call.record_usage({"input_tokens": 10, "output_tokens": 2})
+    provider.shutdown()
+    lines = log_lines(sessions_dir, "self-made")
+    assert [line["message_count"] for line in lines] == [3, 9]
+    assert all(line["budget_limit"] == budget.budget_limit for line in lines)
+
+
+# a producer's own conversation ids (issue 10, item 6)
+
+
+@pytest.mark.parametrize("override", [False, True])
+def test_override_makes_the_session_win_over_a_spans_own_id(
+    session_tracer_provider: TracerProvider,
+    span_exporter: InMemorySpanExporter,
+    sessions_dir: Path,
+    override: bool,
+) -> None:
+    """A span starting with its own conversation id (pydantic-ai's per-run UUID7) keeps
+    it by default; under session(..., override=True) the session's id replaces it on the
+    span, and the span gets the budget and message count."""
+    budget = budget_snapshot()
+    start = {**chat(), a.GEN_AI_CONVERSATION_ID: "0199-run-uuid"}
+    with (
+        session("chat-42", budget=budget, message_count=6, override=override),
+        session("chat-42", message_count=8),  # refines: inherits override
+    ):
+        span = start_span(session_tracer_provider, span_exporter, start, later=USAGE)
+    attrs = attrs_of(span)
+    if override:
+        assert attrs[a.GEN_AI_CONVERSATION_ID] == "chat-42"
+        assert attrs[a.TOKEN_USAGE_MESSAGE_COUNT] == 8
+        assert_budget(attrs, budget)
+        assert len(log_lines(sessions_dir, "chat-42")) == 1
+    else:
+        assert attrs[a.GEN_AI_CONVERSATION_ID] == "0199-run-uuid"
+        assert log_lines(sessions_dir, "chat-42") == []
+        assert len(log_lines(sessions_dir, "0199-run-uuid")) == 1

@@ -47,10 +47,11 @@ APP = textwrap.dedent(
         for index in range(calls):
             with tracer.start_as_current_span("POST /ask", kind=trace.SpanKind.SERVER):
                 with tracer.start_as_current_span(
-                    "chat m",
+                    "chat gpt-4o",
                     kind=trace.SpanKind.CLIENT,
                     attributes={"gen_ai.operation.name": "chat",
-                                "gen_ai.provider.name": "p", "gen_ai.request.model": "m"},
+                                "gen_ai.provider.name": "openai",
+                                "gen_ai.request.model": "gpt-4o"},
                 ) as span:
                     span.set_attributes({"gen_ai.usage.input_tokens": 100,
                                          "gen_ai.usage.output_tokens": 1 + index})
@@ -159,6 +160,11 @@ def test_short_run_loses_no_token_metrics(
     assert "shutdown `MeterProvider`" not in done.stderr
     assert receiver.wait_for(lambda: bool(receiver.metrics))
     assert output_tokens(receiver) == 1 + 2 + 3
+    # Priced too, with the price data loaded at start (with logfire installed, pydantic
+    # loading it at exit would fail).
+    (cost,) = [p.value for p in points(receiver.metrics) if p.metric == m.COST]
+    assert cost > 0
+    assert "cost metric not recorded" not in done.stderr
 
 
 def test_another_configurator_gets_sessions_and_says_lines_follow_sampling(

@@ -44,7 +44,40 @@ def render() -> str:
         "|---|---|",
     ]
     lines += [f"| `{f}` | {', '.join(f'`{n}`' for n in names)} |" for f, names in _READS]
+    raw_fields = {
+        "cache_read": "cache_read_input_tokens",
+        "cache_write": "cache_creation_input_tokens",
+        "reasoning": "thinking_tokens",
+        "write_5m": "cache_creation_5m_input_tokens",
+        "write_1h": "cache_creation_1h_input_tokens",
+    }
     lines += [
+        "",
+        "When none of those gives a count: input is the sum of "
+        + ", ".join(f"`{n}`" for n in a.GEN_AI_USAGE_INPUT_PARTS)
+        + ", output the sum of "
+        + ", ".join(f"`{n}`" for n in a.GEN_AI_USAGE_OUTPUT_PARTS)
+        + f"; the other counts come from `{a.LOGFIRE_USAGE_RAW}` (a provider usage object as "
+        "JSON), at these paths, first match wins:",
+        "",
+        f"| record field | paths in `{a.LOGFIRE_USAGE_RAW}` |",
+        "|---|---|",
+    ]
+    lines += [
+        f"| `{raw_fields[field]}` | {', '.join(f'`{path}`' for path in paths)} |"
+        for field, paths in a.USAGE_RAW_PATHS.items()
+    ]
+    lines += [
+        "",
+        "A span giving the cache write and one part of its 5m/1h split gets the other part "
+        "as the rest of the write.",
+        "",
+        "Spans of one call that disagree: each field comes from the first of these producers "
+        "(by instrumentation scope) that reports it, a count always beating a missing one: "
+        + ", ".join(
+            f"`{prefix}`" for prefix, _ in sorted(a.PRODUCER_RANKS, key=lambda item: item[1])
+        )
+        + ", then any other.",
         "",
         f"LLM calls: `{a.GEN_AI_OPERATION_NAME}` in "
         + ", ".join(f"`{op}`" for op in sorted(a.INFERENCE_OPERATIONS))

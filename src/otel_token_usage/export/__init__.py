@@ -3,9 +3,10 @@
 - `TokenUsageSpanExporter` (behind a `BatchSpanProcessor`): extracts each LLM call's
   record (`extract_record`, `record_line`), appends it to its session's log through
   `SessionLogWriter`, and records token metrics (`TokenMetrics`).
-- `SessionSpanProcessor`: stamps the current `session()` onto LLM spans as they start.
+- `SessionSpanProcessor`: gives the current `session()` to the LLM spans started in it.
 - `TokenUsageSampler` + `TokenUsageSpanProcessor`: every LLM call a line whatever the
   trace sampling (the sampler records dropped LLM spans, the processor exports them).
+- `call_key`: what identifies one call across its spans (session + response id).
 - `ExporterSettings`: keyword argument > `OTEL_TOKEN_USAGE_*` variable > default.
 
 Nothing here imports the reading side (`analysis`, `ingest`, `cli`).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from ._exporter import TokenUsageSpanExporter
 from ._extract import extract_line, extract_record, record_line, span_attributes
+from ._merge import call_key
 from ._metrics import TokenMetrics
 from ._processor import TokenUsageSpanProcessor
 from ._sampling import TokenUsageSampler
@@ -32,6 +34,7 @@ __all__ = [
     "TokenUsageSampler",
     "TokenUsageSpanExporter",
     "TokenUsageSpanProcessor",
+    "call_key",
     "extract_line",
     "extract_record",
     "record_line",

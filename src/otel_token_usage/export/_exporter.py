@@ -17,11 +17,12 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_token_usage import semconv as a
-from otel_token_usage._util import RecentKeys, ThrottledLogger, reinit_after_fork
+from otel_token_usage._util import ThrottledLogger, reinit_after_fork
 from otel_token_usage.record import RecordLine, SessionRefusedError, encode_lines
 
 from ._extract import extract_line, span_attributes
+from ._late_sessions import late_sessions
+from ._merge import CallMerger
 from ._metrics import TokenMetrics
 from ._sampling import check_exporter_once
 from ._settings import ExporterSettings, LineFormat
@@ -30,7 +31,6 @@ from ._storage import SessionLogWriter
 __all__ = ["TokenUsageSpanExporter"]
 
 _log = logging.getLogger(__name__)
-_RECENT_RESPONSE_IDS = 4096
 
 
 class TokenUsageSpanExporter(SpanExporter):
@@ -40,7 +40,11 @@ class TokenUsageSpanExporter(SpanExporter):
     Guarantees:
 
     - `export()` never raises. Spans that are not LLM calls are skipped; a call seen by
-      two producers (same `gen_ai.response.id`) is written once.
+      several producers (same session and `gen_ai.response.id`, or nested spans of one
+      provider and model) is one line, with the most exact counts any of its spans has
+      (see `_merge`).
+    - A span that started inside `session()` but said it was an LLM call only when it
+      ended gets that session, as `SessionSpanProcessor` notes it (`_late_sessions`).
     - Each session's lines of a batch are one append (see `storage`): never torn,
       interleaved or duplicated, across threads and processes.
     - When the disk refuses a batch (full, read-only, permissions) `export()` returns
@@ -108,7 +112,7 @@ class TokenUsageSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         # Lines the disk refused, kept for retry: oldest first, across all sessions.
         self._pending: list[RecordLine] = []
-        self._recent_ids = RecentKeys(_RECENT_RESPONSE_IDS)
+        self._merger = CallMerger()
         self._is_shutdown = False
         self._warn = ThrottledLogger(_log)
         reinit_after_fork(self._after_fork_in_child)
@@ -166,6 +170,9 @@ class TokenUsageSpanExporter(SpanExporter):
         # pending lines are the parent's to write: the child writes only its own calls.
         self._lock = threading.Lock()
         self._pending = []
+        # A fork mid-export leaves the merger's batch half noted; the parent's calls
+        # are the parent's to merge.
+        self._merger = CallMerger()
 
     def _collect(
         self,
@@ -175,18 +182,21 @@ class TokenUsageSpanExporter(SpanExporter):
     ) -> None:
         fallback = self.settings.fallback_session
         extended = self._extended
-        seen = self._recent_ids.seen
+        late = late_sessions.pending()
+        note = self._merger.note
         groups = batch.groups
         order = batch.order.append
         for span in spans:
             try:
                 attrs = span_attributes(span)
+                if late:
+                    _late_session(span, attrs)
                 line = extract_line(span, attrs, fallback, extended)
                 if line is None:
                     continue
-                response_id = attrs.get(a.GEN_AI_RESPONSE_ID)
-                if response_id is not None and seen(response_id):
-                    continue
+                note(attrs, line, span)
+                # Grouped now, as if each span were a call of its own: the common case,
+                # redone below when some were one call.
                 session_id = line.session_id
                 lines = groups.get(session_id)
                 if lines is None:
@@ -198,6 +208,15 @@ class TokenUsageSpanExporter(SpanExporter):
                     calls.append((attrs, line, span.context))
             except Exception as exc:  # noqa: BLE001 - one odd span must not cost the batch
                 self._warn.error("span", "skipped a span token-usage could not read: %s", exc)
+        try:
+            merged = self._merger.end()
+        except Exception as exc:  # noqa: BLE001 - unmerged lines beat no lines
+            self._warn.error("merge", "could not merge the spans of a batch: %s", exc)
+            merged = None
+        if merged is not None:
+            batch.redo_new([line for _, line, _ in merged])
+            if calls is not None:
+                calls[:] = [(attrs, line, span.context) for attrs, line, span in merged]
 
     def _write(self, batch: _Batch) -> SpanExportResult:
         failed: set[str] = set()
@@ -251,12 +270,20 @@ class _Batch:
     """The lines of one export: the retry buffer's (oldest first), then the new spans',
     grouped by session for one append each, and the order they all arrived in."""
 
-    __slots__ = ("groups", "order")
+    __slots__ = ("groups", "order", "pending")
 
     def __init__(self, pending: list[RecordLine]) -> None:
+        self.pending = pending
         self.groups: dict[str, list[RecordLine]] = {}
         self.order: list[str] = []
-        for line in pending:
+        self.redo_new([])
+
+    def redo_new(self, lines: list[RecordLine]) -> None:
+        """Start over with the retry buffer's lines, then `lines` as the new ones (the
+        batch's calls once `_merge` has made its spans one line per call)."""
+        self.groups.clear()
+        self.order.clear()
+        for line in (*self.pending, *lines):
             self.groups.setdefault(line.session_id, []).append(line)
             self.order.append(line.session_id)
 
@@ -264,6 +291,17 @@ class _Batch:
         """The lines of `sessions`, in the order they arrived (across sessions)."""
         rest = {session_id: iter(self.groups[session_id]) for session_id in sessions}
         return [next(rest[session_id]) for session_id in self.order if session_id in rest]
+
+
+def _late_session(span: ReadableSpan, attrs: dict[str, Any]) -> None:
+    """Give `attrs` the session the span started in, if it became an LLM call only when
+    it ended (`SessionSpanProcessor` noted it); by the rules of its `on_start`."""
+    context = span.context
+    if context is None:
+        return
+    active = late_sessions.take(context.span_id)
+    if active is not None:
+        attrs.update(active.stamps_for(attrs))
 
 
 def _price_book(settings: ExporterSettings, *, given: bool) -> Any:

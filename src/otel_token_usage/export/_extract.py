@@ -44,10 +44,12 @@ if TYPE_CHECKING:
     from otel_token_usage.record import TokenUsageRecord
 
 __all__ = [
+    "SpanFields",
     "extract_line",
     "extract_record",
     "record_line",
     "span_attributes",
+    "span_fields",
     "upstream_bedrock_span",
 ]
 
@@ -132,7 +134,7 @@ _OTHER_NAMES = frozenset(
     a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     a.ANTHROPIC_CACHE_WRITE_5M,
     a.ANTHROPIC_CACHE_WRITE_1H,
-}
+} | {a.LOGFIRE_USAGE_RAW, *a.GEN_AI_USAGE_INPUT_PARTS, *a.GEN_AI_USAGE_OUTPUT_PARTS}
 
 
 def record_line(  # noqa: PLR0917 - positional on purpose: called once per span
@@ -264,6 +266,16 @@ def span_attributes(span: ReadableSpan) -> dict[str, AttributeValue]:
     return raw.copy() if hasattr(raw, "copy") else dict(raw)
 
 
+SpanFields = _Raw
+"""What a span says per field, None where it says nothing (see `span_fields`)."""
+
+
+def span_fields(attrs: Mapping[str, AttributeValue]) -> SpanFields:
+    """Each field as the span gives it, None where it gives none: what merging the spans
+    of one call needs to tell a reported count from a missing one (`_merge`)."""
+    return _read(attrs)
+
+
 def _read(attrs: Mapping[str, AttributeValue]) -> _Raw:
     """The span's fields: in one C call when it uses only current names and clean
     values, else name by name (same result, plus warnings for bad values)."""
@@ -284,7 +296,71 @@ def _read_by_name(attrs: Mapping[str, AttributeValue]) -> _Raw:
             fields[field] = _flag(attrs, name) if name in attrs else None
         else:
             fields[field] = _count(attrs, (name,), COUNT_LIMITS[field])
+    _fill_in(attrs, fields)
     return _Raw(**fields)
+
+
+def _fill_in(attrs: Mapping[str, AttributeValue], fields: dict[str, Any]) -> None:
+    """Counts no attribute names directly: totals from their per-modality parts, counts
+    from logfire's raw usage JSON, and the missing half of a 5m/1h split."""
+    for field, parts in (
+        ("input", a.GEN_AI_USAGE_INPUT_PARTS),
+        ("output", a.GEN_AI_USAGE_OUTPUT_PARTS),
+    ):
+        if fields[field] is None:
+            counts = [count for name in parts if (count := _count(attrs, (name,))) is not None]
+            if counts:
+                fields[field] = min(sum(counts), U64_MAX)
+    raw = attrs.get(a.LOGFIRE_USAGE_RAW)
+    if raw is not None:
+        _read_raw_usage(raw, fields)
+    write = fields["cache_write"]
+    five, hour = fields["write_5m"], fields["write_1h"]
+    if write is not None and (five is None) != (hour is None):
+        # One part of the split is given (pydantic-ai writes the 1-hour part only): the
+        # other is the rest of the cache write, Anthropic having these two TTLs only.
+        known = five if five is not None else hour
+        if known <= write:
+            fields["write_1h" if hour is None else "write_5m"] = write - known
+
+
+def _read_raw_usage(raw: object, fields: dict[str, Any]) -> None:
+    """Fill the fields still missing from logfire's `gen_ai.usage.raw` (a provider usage
+    object as JSON); a value that is not such JSON is a throttled warning."""
+    name = a.LOGFIRE_USAGE_RAW
+    if not isinstance(raw, str) or len(raw) > a.USAGE_RAW_MAX_CHARS:
+        _warn.warning(
+            f"{name}:size",
+            "span attribute %s is not a string of at most %d characters; ignored",
+            name,
+            a.USAGE_RAW_MAX_CHARS,
+        )
+        return
+    try:
+        usage = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, ValueError) as exc:
+        _warn.warning(f"{name}:json", "span attribute %s is not JSON (%s); ignored", name, exc)
+        return
+    if not isinstance(usage, dict):
+        _warn.warning(f"{name}:object", "span attribute %s is not a JSON object; ignored", name)
+        return
+    for field, paths in a.USAGE_RAW_PATHS.items():
+        if fields[field] is not None:
+            continue
+        for path in paths:
+            node: object = usage
+            for key in path.split("."):
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                continue
+            count = _coerce_count(node, U64_MAX)
+            if count is None:
+                _warn.warning(
+                    f"{name}:{path}", "%s: %s=%r is not a token count; ignored", name, path, node
+                )
+                continue
+            fields[field] = count
+            break
 
 
 def _count(

@@ -85,6 +85,7 @@ MetricKey = tuple[str, str, str, str | None]
 """(operation, provider, request model, response model): one attribute set."""
 
 _log = logging.getLogger(__name__)
+_warn = ThrottledLogger(_log)
 _COUNTED: dict[str, Callable[[TokenCounts], int]] = {
     INPUT_TOKENS: attrgetter("prompt_tokens"),  # the conventions' input is inclusive
     OUTPUT_TOKENS: attrgetter("output_tokens"),
@@ -153,6 +154,16 @@ class TokenMetrics:
         self._attributes: dict[MetricKey, tuple[dict[str, str], ...]] = {}
         self._unpriced: set[tuple[str, str]] = set()
         self._warn = ThrottledLogger(_log)
+        if meter_provider is not None and not no_meter_provider_yet(meter_provider):
+            # Metrics will be recorded: load the prices now, not with a first batch that
+            # may leave only at interpreter exit, where imports can fail (a pydantic
+            # plugin such as logfire's registers an atexit hook while genai-prices loads).
+            self._preload()
+
+    def _preload(self) -> None:
+        prices = self._price_book()
+        if prices is not None:
+            preload_prices(prices)
 
     def active(self) -> bool:
         """True when a measurement would reach a real provider (cheap: once per batch).
@@ -205,7 +216,14 @@ class TokenMetrics:
             else:
                 total.add(tokens)
             if prices is not None:
-                self._add_priced(priced, prices, key, line, tokens)
+                try:
+                    self._add_priced(priced, prices, key, line, tokens)
+                except Exception as exc:  # noqa: BLE001 - the token counts must still count
+                    prices = None
+                    priced.clear()
+                    self._warn.error(
+                        "cost", "cost metric not recorded for a batch: no prices (%s)", exc
+                    )
         for key, total in sums.items():
             base = self._attribute_sets(key)[0]
             for name, counter in zip(COUNTERS, instruments.counters, strict=True):
@@ -304,6 +322,21 @@ class TokenMetrics:
             provider,
             COST,
         )
+
+
+def preload_prices(prices: PriceBook | None = None) -> None:
+    """Load genai-prices' bundled data now, while the application starts, not with a
+    first batch that may leave only at interpreter exit, where imports can fail (a
+    pydantic plugin such as logfire's starts threads as it loads). Never raises: a
+    lookup later tries, and says, again."""
+    try:
+        if prices is None:
+            from otel_token_usage.pricing import PriceBook  # noqa: PLC0415 - 0.2 s, metrics only
+
+            prices = PriceBook()
+        prices.preload()
+    except Exception as exc:  # noqa: BLE001
+        _warn.warning("preload", "could not load the price data yet: %s", exc)
 
 
 # --- the exit flush: spans still queued at exit count in the metrics ---

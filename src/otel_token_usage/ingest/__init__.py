@@ -17,9 +17,10 @@ Ingesting twice adds nothing (the rule):
   written from elsewhere (the Rust engine itself) are never recognised. A session whose
   log has such lines is named in one warning.
 - Spans of one session with the same non-empty `gen_ai.response.id` (one call seen by
-  two producers) count once, as in the exporter; that memory spans this run (the last
-  few thousand ids), not earlier runs, which is why files should be given in the order
-  they were written.
+  two producers) count once, as in the exporter (an empty id identifies nothing; the
+  same id in two sessions is two calls); that memory spans this run (the last few
+  thousand ids), not earlier runs, which is why files should be given in the order they
+  were written.
 - Each session's log is read, streaming, when the run first meets a call of that session
   (again if the run set it aside to keep within its bound on held ids, see `Ingestor`);
   a writer adding the same spans to it meanwhile is not seen. Two processes ingesting

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeAlias
+from typing import NamedTuple, TypeAlias
 
 import msgspec
 
-from otel_token_usage.export import record_line
+from otel_token_usage.export import call_key, record_line
 from otel_token_usage.record import encode_lines
 from otel_token_usage.semconv import GEN_AI_RESPONSE_ID
 
@@ -23,10 +23,10 @@ from ._tail import InputLine
 
 __all__ = ["Call", "Extracted", "Extraction", "shard_of"]
 
-Call: TypeAlias = tuple[str, Any, int | None, bytes, int]
-"""One LLM call: its session id; its response id (None when it has none, or an empty
-one); its `span_key` (None without ids); its line, encoded and framed; and the place of
-its span among the line's spans (in the order they ended)."""
+Call: TypeAlias = tuple[str, tuple[str, str] | None, int | None, bytes, int]
+"""One LLM call: its session id; its `call_key` (session and response id; None without a
+non-empty response id); its `span_key` (None without ids); its line, encoded and
+framed; and the place of its span among the line's spans (in the order they ended)."""
 
 
 class Extracted(NamedTuple):
@@ -100,8 +100,8 @@ class Extraction:
                 other_shard += 1
                 continue
             key = None if trace_id is None or span_id is None else span_key(trace_id, span_id)
-            response_id = attrs.get(GEN_AI_RESPONSE_ID) or None
-            found.append((session_id, response_id, key, encode_lines([line]), place))
+            same_call = call_key(session_id, attrs.get(GEN_AI_RESPONSE_ID))
+            found.append((session_id, same_call, key, encode_lines([line]), place))
         return Extracted(None, False, len(spans), calls, other_shard, problems, found)
 
     def seed_line(self, data: bytes, place: int) -> bytes | None:

@@ -186,9 +186,9 @@ class Ingestor:
         self.close()
 
     def _add(self, call: Call, data_in: bytes) -> None:
-        session_id, response_id, key, data, place = call
-        # One call seen by two producers has one response id; an empty id names nothing.
-        if response_id is not None and self._responses.seen((session_id, response_id)):
+        session_id, same_call, key, data, place = call
+        # One call seen by two producers has one response id (`call_key`).
+        if same_call is not None and self._responses.seen(same_call):
             self.stats.duplicates += 1
             return
         # The session whose log gets these lines (itself, or the fallback when it cannot

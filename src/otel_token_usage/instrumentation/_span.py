@@ -17,6 +17,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from otel_token_usage import semconv as a
+from otel_token_usage._session import current_session
 from otel_token_usage._util import ThrottledLogger
 from otel_token_usage.instrumentation.usage import Usage, normalize_usage
 
@@ -34,8 +35,9 @@ def capture_content() -> bool:
 
 
 class LLMCallSpan:
-    """The span of one LLM call: started with the request's attributes, given the
-    response's, ended exactly once (later `end()` calls do nothing)."""
+    """The span of one LLM call: started with the request's attributes and the current
+    `session()`'s (`ActiveSession.stamps_for`), given the response's, ended exactly once
+    (later `end()` calls do nothing)."""
 
     __slots__ = ("_ended", "provider", "span", "usage")
 
@@ -61,6 +63,11 @@ class LLMCallSpan:
             start[a.TOKEN_USAGE_MESSAGE_COUNT] = message_count
         if attributes:
             start.update(attributes)
+        # The current session's stamps, by the session processor's rules: our spans
+        # carry their session with or without a SessionSpanProcessor.
+        active = current_session()
+        if active is not None:
+            start.update(active.stamps_for(start))
         # Attributes given at start are visible to span processors' on_start (the
         # session processor relies on gen_ai.operation.name being there).
         self.span: Span = tracer.start_span(

@@ -15,7 +15,8 @@ Two entry points, both named `token_usage`:
   that group are all run: it composes with any distro). Under another configurator it
   adds `SessionSpanProcessor` to the SDK tracer provider; under any, it places the exit
   flush after the meter provider's shutdown hook, so a short run's token metrics are not
-  lost (see `export._metrics.flush_before_metrics_at_exit`).
+  lost (see `export._metrics.flush_before_metrics_at_exit`), and with the token exporter
+  listed it loads the price data for the cost metric while the application starts.
 
 Why a configurator and not a distro: `opentelemetry-instrument` loads one distro and one
 configurator (the one `OTEL_PYTHON_DISTRO` / `OTEL_PYTHON_CONFIGURATOR` names, else the
@@ -37,7 +38,7 @@ from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_token_usage.export import SessionSpanProcessor
-from otel_token_usage.export._metrics import flush_before_metrics_at_exit
+from otel_token_usage.export._metrics import flush_before_metrics_at_exit, preload_prices
 
 __all__ = [
     "EXPORTER_NAME",
@@ -63,7 +64,11 @@ def after_instrumentation() -> None:
         provider = trace.get_tracer_provider()
         if isinstance(provider, TracerProvider):
             add_session_processor(provider)
-        flush_before_metrics_at_exit()
+        metrics = flush_before_metrics_at_exit()
+        if metrics and lists_token_usage(os.environ.get(OTEL_TRACES_EXPORTER, "")):
+            # Token metrics will be recorded: the cost metric's prices are loaded at
+            # start, as a short run's only batch leaves at exit.
+            preload_prices()
     except Exception as exc:  # noqa: BLE001 - never break the application's start
         _log.warning("token-usage: zero-code set-up incomplete: %s", exc)
 

@@ -10,10 +10,25 @@ resources (so `chat.completions.stream()` and `responses.stream()`, which call
 `create`, are covered too), for every client in the process; `uninstrument()` puts the
 original methods back. It is also registered as the `opentelemetry_instrumentor` entry
 point `openai_token_usage`, for `opentelemetry-instrument`.
+
+Stream usage: a Chat stream opened without `stream_options.include_usage` reports no
+usage, so the instrumentor asks for it and hides what only that produced. It changes the
+request only where the hiding is certain: where the `create` it wraps is the SDK's own,
+which returns the SDK's `Stream` (or a stream made by a wrapper of the SDK's lower
+`request` method, such as OpenInference's or logfire's). Over another wrapper of
+`create` (openai-v2, OpenLLMetry, openlit instrumented first), whose stream may be
+anything, the request is left as the caller made it; the stream is still observed, so
+the span ends with it and carries the usage when the caller asked for it.
+`instrument(stream_usage=False)`, or `OTEL_TOKEN_USAGE_OPENAI_STREAM_USAGE=false`, never
+asks (for OpenAI-compatible servers that reject `stream_options`).
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
+import types
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -30,9 +45,14 @@ from otel_token_usage.instrumentation.openai._call import Api, SdkTypes, start_c
 from otel_token_usage.instrumentation.openai._openai_compat import legacy_response_type
 from otel_token_usage.instrumentation.openai._provider import provider_of
 
-__all__ = ["OpenAIInstrumentor"]
+__all__ = ["STREAM_USAGE_ENV", "OpenAIInstrumentor"]
 
 _INSTRUMENTS = ("openai >= 1.40",)
+
+STREAM_USAGE_ENV = "OTEL_TOKEN_USAGE_OPENAI_STREAM_USAGE"
+"""`false` keeps Chat stream requests exactly as the caller made them (default `true`)."""
+
+_log = logging.getLogger(__name__)
 
 _Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -51,9 +71,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
       model, and the usage the API reported.
     - Streams end their span exactly once: when exhausted, closed, left (`with`), when
       iterating raises, or when garbage-collected unfinished, with whatever usage had
-      arrived. A Chat stream that did not ask for usage still gets it: the request
-      gains `stream_options.include_usage`, and what only that produced is hidden, so
-      the caller's code sees the stream it asked for.
+      arrived; also a stream another instrumentation's wrapper returned. A Chat stream
+      that did not ask for usage still gets it where the SDK's own `create` is wrapped:
+      the request gains `stream_options.include_usage`, and what only that produced is
+      hidden, so the caller's code sees the stream it asked for (see the module
+      docstring for when the request is left alone).
     - Provider errors reach the caller unchanged (same exception object) and mark the
       span as an error; failures of the instrumentation itself are logged (throttled)
       and never reach the caller.
@@ -79,22 +101,24 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = trace.get_tracer(
             __name__, version(), tracer_provider=kwargs.get("tracer_provider")
         )
-        targets: list[tuple[type[Any], _Wrapper]] = [
-            (Completions, _sync_wrapper(tracer, "chat", types)),
-            (AsyncCompletions, _async_wrapper(tracer, "chat", types)),
+        stream_usage = _stream_usage(kwargs.get("stream_usage"))
+        targets: list[tuple[type[Any], Api, bool]] = [
+            (Completions, "chat", False),
+            (AsyncCompletions, "chat", True),
         ]
         try:
             from openai.resources.responses import AsyncResponses, Responses  # noqa: PLC0415
         except ImportError:  # openai < 1.66 has no Responses API
             pass
         else:
-            targets += [
-                (Responses, _sync_wrapper(tracer, "responses", types)),
-                (AsyncResponses, _async_wrapper(tracer, "responses", types)),
-            ]
+            targets += [(Responses, "responses", False), (AsyncResponses, "responses", True)]
         self._patched = []
-        for cls, wrapper in targets:
-            wrapt.wrap_function_wrapper(cls, "create", wrapper)
+        for cls, api, is_async in targets:
+            # Asking for stream usage is safe only over the SDK's own `create` (see the
+            # module docstring); decided here, before we become a wrapper ourselves.
+            ask = stream_usage and _is_sdk_own(cls)
+            make = _async_wrapper if is_async else _sync_wrapper
+            wrapt.wrap_function_wrapper(cls, "create", make(tracer, api, types, ask))
             self._patched.append(cls)
 
     def _uninstrument(self, **kwargs: Any) -> None:
@@ -103,11 +127,35 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._patched = []
 
 
-def _sync_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
+def _stream_usage(given: object) -> bool:
+    """`instrument(stream_usage=...)`, else `OTEL_TOKEN_USAGE_OPENAI_STREAM_USAGE`, else
+    True. A bad variable is a warning and the default."""
+    if isinstance(given, bool):
+        return given
+    value = os.environ.get(STREAM_USAGE_ENV, "").strip().lower()
+    if value in ("", "true"):
+        return True
+    if value == "false":
+        return False
+    _log.warning("%s must be true or false, not %r; using true", STREAM_USAGE_ENV, value)
+    return True
+
+
+def _is_sdk_own(cls: type[Any]) -> bool:
+    """Whether `cls.create` is the SDK's own method, not another instrumentation's
+    wrapper (wrapt proxies, or functions of another package patched in)."""
+    # A plain function of the SDK (its own decorators keep it one). type(), not
+    # isinstance(): a wrapt proxy passes for the function it wraps. Another package's
+    # function names its own module.
+    method = inspect.getattr_static(cls, "create", None)
+    return type(method) is types.FunctionType and method.__module__.startswith("openai.")
+
+
+def _sync_wrapper(tracer: Tracer, api: Api, types: SdkTypes, ask: bool) -> _Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = start_call(tracer, api, kwargs, provider_of(instance))
+        call = start_call(tracer, api, kwargs, provider_of(instance), ask_usage=ask, is_async=False)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -126,14 +174,14 @@ def _sync_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
     return wrapper
 
 
-def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes) -> _Wrapper:
+def _async_wrapper(tracer: Tracer, api: Api, types: SdkTypes, ask: bool) -> _Wrapper:
     async def wrapper(
         wrapped: Callable[..., Awaitable[Any]],
         instance: Any,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        call = start_call(tracer, api, kwargs, provider_of(instance))
+        call = start_call(tracer, api, kwargs, provider_of(instance), ask_usage=ask, is_async=True)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:

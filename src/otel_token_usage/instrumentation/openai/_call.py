@@ -54,6 +54,7 @@ class OpenAICall:
     stream: bool
     hide_usage: bool
     raw: bool
+    is_async: bool
 
     def fail(self, error: BaseException) -> None:
         """The SDK raised `error`: end the span as failed. Never raises."""
@@ -64,10 +65,13 @@ class OpenAICall:
         itself after recording its usage and ending the span. Never raises."""
         try:
             if self.stream and not self.raw:
-                if isinstance(result, types.stream):
+                # The SDK's stream, or another instrumentation's wrapper of it (openai-v2's
+                # and openlit's are no `Stream`): observed alike, so the span ends with it.
+                if self.is_async:
+                    if isinstance(result, types.async_stream) or _is_async_stream(result):
+                        return AsyncStreamProxy(result, self._observer())
+                elif isinstance(result, types.stream) or _is_sync_stream(result):
                     return StreamProxy(result, self._observer())
-                if isinstance(result, types.async_stream):
-                    return AsyncStreamProxy(result, self._observer())
             elif not self.stream:
                 _record(self.llm, _raw_body(result, types) if self.raw else result)
         except Exception as exc:  # noqa: BLE001 - the caller gets its result regardless
@@ -82,15 +86,24 @@ class OpenAICall:
 
 
 def start_call(
-    tracer: Tracer, api: Api, kwargs: dict[str, Any], provider: str = PROVIDER
+    tracer: Tracer,
+    api: Api,
+    kwargs: dict[str, Any],
+    provider: str = PROVIDER,
+    *,
+    ask_usage: bool,
+    is_async: bool,
 ) -> OpenAICall | None:
     """Start the span of a `create` call to `provider`; None (untraced) if that fails.
-    Never raises."""
+    Never raises.
+
+    With `ask_usage`, a Chat stream request that does not ask for usage is given
+    `stream_options.include_usage` (and the stream hides what only that produced)."""
     try:
         stream = _truthy(kwargs.get("stream"))
         raw = _is_raw(kwargs.get("extra_headers"))
         hide_usage = False
-        if api == "chat" and stream and not raw and not _asks_usage(kwargs):
+        if ask_usage and api == "chat" and stream and not raw and not _asks_usage(kwargs):
             kwargs = {**kwargs, "stream_options": _with_usage(kwargs.get("stream_options"))}
             hide_usage = True
         model = kwargs.get("model")
@@ -100,10 +113,18 @@ def start_call(
             request_model=model if isinstance(model, str) else "",
             message_count=_message_count(api, kwargs),
         )
-        return OpenAICall(llm, api, kwargs, stream, hide_usage, raw)
+        return OpenAICall(llm, api, kwargs, stream, hide_usage, raw, is_async)
     except Exception as exc:  # noqa: BLE001
         _warn.warning("start", "could not start a span for an OpenAI call: %s", exc)
         return None
+
+
+def _is_sync_stream(result: object) -> bool:
+    return callable(getattr(result, "__next__", None))
+
+
+def _is_async_stream(result: object) -> bool:
+    return callable(getattr(result, "__anext__", None))
 
 
 def _truthy(value: object) -> bool:
