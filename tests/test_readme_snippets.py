@@ -305,3 +305,21 @@ def test_default_models_of_examples_and_demo_are_current_and_priced() -> None:
         assert model not in RETIRING, f"{where}: {model} retires on {RETIRING[model]}"
         price = book.price(provider, model, today)
         assert price is not None and price.source == "genai-prices", (where, model)
+
+
+def test_every_variable_the_package_reads_is_in_the_configuration_table() -> None:
+    """Each `OTEL_TOKEN_USAGE_*` variable named in the source has a row in the README's
+    Configuration table (prefixes such as `OTEL_TOKEN_USAGE_` itself excluded)."""
+    source = ROOT / "src" / "otel_token_usage"
+    named = {
+        name
+        for path in source.rglob("*.py")
+        for name in re.findall(r"OTEL_TOKEN_USAGE_[A-Z0-9_]*[A-Z0-9]", path.read_text())
+    }
+    assert "OTEL_TOKEN_USAGE_SESSIONS_DIR" in named
+    text = README.read_text(encoding="utf-8")
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"OTEL_TOKEN_USAGE_[A-Z0-9_]*[A-Z0-9]", table))
+    # `_FILE_MODE` shares a row with `OTEL_TOKEN_USAGE_DIR_MODE`.
+    rows |= {"OTEL_TOKEN_USAGE" + short for short in re.findall(r"`(_[A-Z_]+)`", table)}
+    assert named <= rows, sorted(named - rows)
