@@ -7,6 +7,12 @@ DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test check lint typecheck pytest bench clean
 
+# The tests wait on subprocesses, servers and disks much of the time: two workers (one
+# per core of the CI machine) halve the run. Each test file runs in one worker, so a
+# module's fixtures (a 67 MB tree, a receiver) are built once.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -31,7 +37,7 @@ test: $(STAMP) lint typecheck pytest
 # For developers: lint, incremental type checks and the tests not marked slow (< 90 s).
 check: $(STAMP) lint
 	$(BIN)/mypy --incremental
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -41,7 +47,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -18,6 +18,8 @@ from otel_token_usage.record import U64_MAX
 
 from .helpers import log_line, run_cli
 
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
+
 READERS = ["report", "cache", "cost", "plot", "validate"]
 GOOD_TS = "2026-06-15T10:00:00.000Z"
 

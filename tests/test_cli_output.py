@@ -18,6 +18,8 @@ from otel_token_usage.analysis import SCHEMA_VERSION
 
 from .helpers import log_line, run_cli
 
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
+
 ENVELOPE = {"schema_version", "command", "filters", "input"}
 FILTER_KEYS = {"since", "until", "session", "model"}
 INPUT_KEYS = {"logs", "valid_lines", "skipped_lines", "skipped", "unreadable"}
