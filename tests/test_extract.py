@@ -216,10 +216,10 @@ def test_bad_counts_fall_back_to_zero_with_a_warning(
     make_span: MakeSpan, caplog: pytest.LogCaptureFixture, bad: AttributeValue
 ) -> None:
     """A value that is not a token count never raises: 0, and a warning naming it."""
-    caplog.set_level(logging.WARNING, logger="otel_token_usage.export._extract")
-    from otel_token_usage.export import _extract as extract
+    caplog.set_level(logging.WARNING, logger="otel_token_usage.export._fields")
+    from otel_token_usage.export import _fields
 
-    extract._warn._throttle._state.clear()
+    _fields._warn._throttle._state.clear()
     record = extract_record(make_span(chat_attributes(**{"gen_ai.usage.output_tokens": bad})))
     assert record is not None
     assert record.output_tokens == 0
