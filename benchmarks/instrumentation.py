@@ -29,8 +29,10 @@ a message count (so every span gets its 12 stamps) and outside any session. The 
 cost is the difference, best of `--repeat` interleaved runs of `--spans` spans each.
 
 Run: `make bench` or `.venv/bin/python benchmarks/instrumentation.py [--calls N]
-[--repeat R] [--inner K] [--spans S]`. Targets: our added cost per call at most half of
-OpenLLMetry's; `SessionSpanProcessor` under 2 us per span.
+[--repeat R] [--inner K] [--spans S]`. Target: our added cost per call at most half of
+OpenLLMetry's. `SessionSpanProcessor`'s cost is reported, with no target: it stamps
+through the public `span.set_attributes` (issue 11), whose validation of 12 attributes
+is most of it.
 """
 
 from __future__ import annotations
@@ -265,12 +267,12 @@ def per_call(calls: int, repeat: int, inner: int) -> bool:
 # --- part 2: SessionSpanProcessor ------------------------------------------------------
 
 
-def per_span(spans: int, repeat: int) -> bool:
-    from opentelemetry.trace import SpanKind
+def full_budget() -> Any:
+    """A `TokenBudgetUsage` with every field set: each span of its session gets every
+    stamp (also used by `instructions.py`)."""
+    from otel_token_usage import TokenBudgetUsage
 
-    from otel_token_usage import SessionSpanProcessor, TokenBudgetUsage, session
-
-    budget = TokenBudgetUsage(
+    return TokenBudgetUsage(
         system_tokens=1_200,
         summary_tokens=300,
         window_tokens=9_000,
@@ -284,6 +286,14 @@ def per_span(spans: int, repeat: int) -> bool:
         thinking_tokens=0,
         cache_read_input_tokens=18_000,
     )
+
+
+def per_span(spans: int, repeat: int) -> bool:
+    from opentelemetry.trace import SpanKind
+
+    from otel_token_usage import SessionSpanProcessor, session
+
+    budget = full_budget()
     attrs = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "anthropic",
@@ -331,10 +341,7 @@ def per_span(spans: int, repeat: int) -> bool:
     for inside, label in ((True, "in a session, full budget"), (False, "outside any session")):
         without = best[("without", inside)] / spans * 1e6
         added = best[("with", inside)] / spans * 1e6 - without
-        print(
-            f"  {label:<26} {without:>6.2f} us/span without, added {added:+.2f} us/span"
-            " (target < 2 us)"
-        )
+        print(f"  {label:<26} {without:>6.2f} us/span without, added {added:+.2f} us/span")
     made = 2 * (repeat + 1) * spans
     for counts in (base_counts, stamped_counts):
         if counts != {"bench": made}:
