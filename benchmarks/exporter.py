@@ -19,12 +19,13 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 from opentelemetry.exporter.otlp.json.file.trace_exporter import FileSpanExporter
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -36,28 +37,37 @@ from otel_token_usage import TokenUsageSpanExporter, extract_record
 BATCH = 512
 
 
-def make_spans(count: int) -> list[ReadableSpan]:
+def chat_attributes(index: int, session: str, message_count: int) -> dict[str, AttributeValue]:
+    """The attributes of the `index`-th chat call (its own response id) in `session`:
+    current convention names, the ones our fast reader takes in one C call."""
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-opus-4-8",
+        "gen_ai.response.model": "claude-opus-4-8",
+        "gen_ai.response.id": f"msg_{index:08d}",
+        "gen_ai.conversation.id": session,
+        "gen_ai.usage.input_tokens": 20_000 + index % 997,
+        "gen_ai.usage.cache_read.input_tokens": 18_000,
+        "gen_ai.usage.cache_write.input_tokens": 1_200,
+        "gen_ai.usage.output_tokens": 400 + index % 89,
+        "gen_ai.usage.reasoning.output_tokens": 120,
+        "token_usage.message_count": message_count,
+        "server.address": "api.anthropic.com",
+    }
+
+
+def finished_spans(
+    calls: Iterable[dict[str, AttributeValue]],
+    resource: Resource | None = None,
+    scope: str = "bench",
+) -> list[ReadableSpan]:
+    """Real SDK spans, one finished chat span per attribute set of `calls`."""
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(resource=resource) if resource else TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("bench")
-    for index in range(count):
-        attributes: dict[str, AttributeValue] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "anthropic",
-            "gen_ai.request.model": "claude-opus-4-8",
-            "gen_ai.response.model": "claude-opus-4-8",
-            "gen_ai.response.id": f"msg_{index:08d}",
-            "gen_ai.conversation.id": f"session-{index % 10}",
-            "gen_ai.usage.input_tokens": 20_000 + index % 997,
-            "gen_ai.usage.cache_read.input_tokens": 18_000,
-            "gen_ai.usage.cache_write.input_tokens": 1_200,
-            "gen_ai.usage.cache_creation.input_tokens": 1_200,
-            "gen_ai.usage.output_tokens": 400 + index % 89,
-            "gen_ai.usage.reasoning.output_tokens": 120,
-            "token_usage.message_count": index % 40,
-            "server.address": "api.anthropic.com",
-        }
+    tracer = provider.get_tracer(scope)
+    for attributes in calls:
         with tracer.start_as_current_span(
             "chat claude-opus-4-8", kind=SpanKind.CLIENT, attributes=attributes
         ):
@@ -65,6 +75,17 @@ def make_spans(count: int) -> list[ReadableSpan]:
     spans = list(memory.get_finished_spans())
     provider.shutdown()
     return spans
+
+
+def make_spans(count: int) -> list[ReadableSpan]:
+    """`count` calls in 10 sessions, also carrying the older cache-creation name."""
+    return finished_spans(
+        {
+            **chat_attributes(index, f"session-{index % 10}", index % 40),
+            "gen_ai.usage.cache_creation.input_tokens": 1_200,
+        }
+        for index in range(count)
+    )
 
 
 def batches(spans: Sequence[ReadableSpan]) -> list[Sequence[ReadableSpan]]:

@@ -51,11 +51,10 @@ from typing import NamedTuple
 import orjson
 from opentelemetry.exporter.otlp.json.file import FileSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.util.types import AttributeValue
+
+from exporter import chat_attributes, finished_spans  # same folder: run as a script
 
 BATCH = 512
 LOG = "token-usage.jsonl"
@@ -96,36 +95,18 @@ def fleet_order(spans: int, sessions: int, seed: int = 14) -> list[int]:
 
 
 def make_spans(spans: int, sessions: int) -> list[ReadableSpan]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "agent-fleet"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("bench.fleet")
     turns: dict[int, int] = defaultdict(int)
-    for index, session in enumerate(fleet_order(spans, sessions)):
+
+    def call(index: int, session: int) -> dict[str, AttributeValue]:
         turn = turns[session]
         turns[session] += 1
-        attributes: dict[str, AttributeValue] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "anthropic",
-            "gen_ai.request.model": "claude-opus-4-8",
-            "gen_ai.response.model": "claude-opus-4-8",
-            "gen_ai.response.id": f"msg_{index:08d}",
-            "gen_ai.conversation.id": f"conv-{session:05d}",
-            "gen_ai.usage.input_tokens": 20_000 + index % 997,
-            "gen_ai.usage.cache_read.input_tokens": 18_000,
-            "gen_ai.usage.cache_write.input_tokens": 1_200,
-            "gen_ai.usage.output_tokens": 400 + index % 89,
-            "gen_ai.usage.reasoning.output_tokens": 120,
-            "token_usage.message_count": 2 * turn + 1,
-            "server.address": "api.anthropic.com",
-        }
-        with tracer.start_as_current_span(
-            "chat claude-opus-4-8", kind=SpanKind.CLIENT, attributes=attributes
-        ):
-            pass
-    made = list(memory.get_finished_spans())
-    provider.shutdown()
-    return made
+        return chat_attributes(index, f"conv-{session:05d}", 2 * turn + 1)
+
+    return finished_spans(
+        (call(index, session) for index, session in enumerate(fleet_order(spans, sessions))),
+        Resource.create({"service.name": "agent-fleet"}),
+        "bench.fleet",
+    )
 
 
 def write_file(spans: Sequence[ReadableSpan], path: Path) -> None:

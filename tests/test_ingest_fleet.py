@@ -199,16 +199,24 @@ def test_memory_does_not_grow_with_the_sessions_a_file_touches(tmp_path: Path) -
     assert large - small < 1_000_000, (small, large)
 
 
-def test_follow_keeps_up_without_reading_logs_again(tmp_path: Path) -> None:
-    """A file growing by a fleet's batches while followed: every call lands once, in
-    order, and each session's log is read once for the whole run."""
+def _fleet_to_follow(
+    tmp_path: Path,
+) -> tuple[list[ReadableSpan], dict[str, bytes], list[bytes], Path]:
+    """A fleet's spans (40 sessions, 5 calls each) as OTLP lines of 20 spans, the logs
+    the exporter writes for them, and an empty traces file to grow with those lines."""
     spans = fleet_spans(40, 5)
     whole = tmp_path / "whole.json"
     write_traces(spans, whole, 20)
     want = exporter_logs(spans, tmp_path / "expected", 20)
-    lines = whole.read_bytes().splitlines(keepends=True)
     path = tmp_path / "traces.json"
     path.write_bytes(b"")
+    return spans, want, whole.read_bytes().splitlines(keepends=True), path
+
+
+def test_follow_keeps_up_without_reading_logs_again(tmp_path: Path) -> None:
+    """A file growing by a fleet's batches while followed: every call lands once, in
+    order, and each session's log is read once for the whole run."""
+    spans, want, lines, path = _fleet_to_follow(tmp_path)
     sessions = tmp_path / "sessions"
     with following(path, sessions) as ingestor:
         for step in range(0, len(lines), 2):
@@ -228,13 +236,7 @@ def test_follow_does_not_write_per_batch(tmp_path: Path) -> None:
     """A file growing one batch at a time is caught up with after every batch; within
     the write interval nothing is written, and at the end each session's lines are one
     append, not one per batch."""
-    spans = fleet_spans(40, 5)
-    whole = tmp_path / "whole.json"
-    write_traces(spans, whole, 20)
-    want = exporter_logs(spans, tmp_path / "expected", 20)
-    lines = whole.read_bytes().splitlines(keepends=True)
-    path = tmp_path / "traces.json"
-    path.write_bytes(b"")
+    _spans, want, lines, path = _fleet_to_follow(tmp_path)
     sessions = tmp_path / "sessions"
     with following(path, sessions, write_interval=3600) as ingestor:
         for number, line in enumerate(lines, 1):
